@@ -1,0 +1,37 @@
+"""Builds the MCPServer: the lifespan owns the shell objects; each tools module registers its tools."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from . import __version__
+from ._mcp import MCPServer
+from .services import Services
+from .settings import Settings
+from .tools import credentials
+
+INSTRUCTIONS = (
+    "Acts for one person on the SJTU HPC platform (交我算). Start with credential_status. "
+    "Entry nodes are chosen from the partition or storage; destructive acts need confirm=true."
+)
+
+
+def build_server(settings: Settings) -> MCPServer[Services]:
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Services]) -> AsyncIterator[Services]:
+        svc = Services.create(settings)
+        try:
+            yield svc
+        finally:
+            await svc.aclose()
+
+    mcp: MCPServer[Services] = MCPServer(
+        "sjtu-hpc-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+    credentials.register(mcp)
+    return mcp

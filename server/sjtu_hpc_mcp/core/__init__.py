@@ -1,0 +1,1 @@
+"""The pure core: platform knowledge, policy, Slurm and transfer logic. No I/O, no SDK."""

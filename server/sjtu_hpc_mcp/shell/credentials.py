@@ -1,0 +1,107 @@
+"""CredentialStore: the workspace's credential files (PLATFORM.md §2), with safe modes and atomic writes.
+
+File names are those of the original scripts, so both can share one workspace.
+Secrets are read here and handed on; they are never logged or put in an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import HpcError
+
+TOKEN = "hpc_token"  # noqa: S105 (a file name)
+KEY = "id_ed25519"
+PUBLIC_KEY = "id_ed25519.pub"
+CERTIFICATE = "id_ed25519-cert.pub"
+USER = "hpc_user"  # not secret: the username the token belongs to
+SECRETS = (TOKEN, KEY)
+DIR_MODE = 0o700
+SECRET_MODE = 0o600
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    path: Path
+    present: bool
+    mode: int | None  # permission bits, None when absent
+    owner_ok: bool = True
+
+    @property
+    def mode_text(self) -> str | None:
+        return None if self.mode is None else f"{self.mode:04o}"
+
+
+class CredentialStore:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    # -- facts -----------------------------------------------------------------------
+
+    def facts(self, name: str | None = None) -> FileFacts:
+        path = self.folder if name is None else self.path(name)
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return FileFacts(path, False, None)
+        if name is not None and not stat.S_ISREG(st.st_mode):
+            return FileFacts(path, True, stat.S_IMODE(st.st_mode), owner_ok=False)
+        return FileFacts(path, True, stat.S_IMODE(st.st_mode), owner_ok=st.st_uid == os.getuid())
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            return self.path(name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HpcError(
+                "E_CREDENTIALS",
+                f"Cannot read {self.path(name)} ({exc.strerror}).",
+                "Check the workspace folder's owner and permissions.",
+            ) from None
+
+    def token(self) -> str | None:
+        text = self.read_text(TOKEN)
+        token = (text or "").strip()
+        return token.removeprefix("Bearer ").strip() or None
+
+    def user(self) -> str | None:
+        return (self.read_text(USER) or "").strip() or None
+
+    # -- writes ----------------------------------------------------------------------
+
+    def ensure_folder(self) -> None:
+        self.folder.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(self.folder, DIR_MODE)
+
+    def write(self, name: str, data: str, secret: bool) -> Path:
+        """Atomically replace a file: temp file (0600) in the same folder, fsync, rename."""
+        self.ensure_folder()
+        target = self.path(name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.folder)
+        try:
+            os.fchmod(fd, SECRET_MODE if secret else 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return target
+
+    def write_token(self, token: str) -> Path:
+        return self.write(TOKEN, token.removeprefix("Bearer ").strip() + "\n", secret=True)
+
+    def write_user(self, user: str) -> Path:
+        return self.write(USER, user + "\n", secret=False)

@@ -1,0 +1,1 @@
+"""The MCP surface: validate -> decide (core) -> do (shell) -> shape (core)."""
