@@ -9,6 +9,7 @@ from ._mcp import Context, lifespan_of
 from .core.platform import Platform, load_platform
 from .settings import Settings
 from .shell.credentials import CredentialStore
+from .shell.ssh import SshPool
 
 
 @dataclass
@@ -16,13 +17,15 @@ class Services:
     settings: Settings
     platform: Platform
     store: CredentialStore
+    ssh: SshPool
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        return cls(settings=settings, platform=load_platform(), store=CredentialStore(settings.credentials_dir))
+        store = CredentialStore(settings.credentials_dir)
+        return cls(settings=settings, platform=load_platform(), store=store, ssh=SshPool(settings, store))
 
     async def aclose(self) -> None:
-        return None
+        await self.ssh.aclose()
 
 
 def services(ctx: Context[Any, Any]) -> Services:
