@@ -18,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     from .app import build_server
 
     server = build_server(settings)

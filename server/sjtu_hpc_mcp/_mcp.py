@@ -6,19 +6,32 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import (
+    AcceptedElicitation,
+    CancelledElicitation,
+    Context,
+    DeclinedElicitation,
+    Elicit,
+    MCPServer,
+    Resolve,
+)
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from .core.errors import HpcError
 
 __all__ = [
     "CallToolResult",
+    "Consent",
     "Context",
     "MCPServer",
+    "Resolve",
     "TextContent",
     "ToolError",
+    "consent_declined",
     "destructive",
+    "elicit_consent",
     "mutating",
     "read_only",
     "tool_errors",
@@ -61,3 +74,32 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 def lifespan_of(ctx: Context[Any, Any]) -> Any:
     return ctx.request_context.lifespan_context
+
+
+class Approve(BaseModel):
+    """What the person is asked before a destructive act."""
+
+    approve: bool = Field(description="Go ahead?")
+
+
+# The outcome of asking the person: None when nobody was asked (the framework then injects an
+# empty AcceptedElicitation), or what the person answered.
+Consent = AcceptedElicitation[Approve] | DeclinedElicitation | CancelledElicitation | None
+
+
+def can_elicit(ctx: Context[Any, Any]) -> bool:
+    caps = ctx.client_capabilities
+    return caps is not None and caps.elicitation is not None
+
+
+def elicit_consent(ctx: Context[Any, Any], message: str) -> Elicit[Approve] | None:
+    """Ask the person, where the client can; elsewhere the explicit confirm flag stands alone."""
+    return Elicit(message, Approve) if can_elicit(ctx) else None
+
+
+def consent_declined(outcome: Consent) -> bool:
+    if isinstance(outcome, DeclinedElicitation | CancelledElicitation):
+        return True
+    if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, Approve):
+        return not outcome.data.approve
+    return False

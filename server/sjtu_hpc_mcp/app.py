@@ -9,7 +9,7 @@ from . import __version__
 from ._mcp import MCPServer
 from .services import Services
 from .settings import Settings
-from .tools import credentials
+from .tools import credentials, slurm
 
 INSTRUCTIONS = (
     "Acts for one person on the SJTU HPC platform (交我算). Start with credential_status. "
@@ -34,4 +34,5 @@ def build_server(settings: Settings) -> MCPServer[Services]:
         log_level=settings.log_level,
     )
     credentials.register(mcp)
+    slurm.register(mcp)
     return mcp

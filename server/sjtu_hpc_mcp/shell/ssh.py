@@ -252,8 +252,11 @@ class SshPool:
                 )
         raise AssertionError("unreachable")
 
-    async def put_file(self, node: str, path: str, data: str, mode: int = 0o600) -> None:
-        """Write a file on the node over SFTP (parents created), e.g. a job script."""
+    async def put_file(self, node: str, path: str, data: str, mode: int = 0o600) -> str:
+        """Write a file on the node over SFTP (parents created), e.g. a job script.
+
+        A relative path is relative to the login home; the absolute path is returned.
+        """
         n = self._node(node)
         async with n.sem:
             c = await self._acquire(node)
@@ -263,6 +266,8 @@ class SshPool:
                     await sftp.makedirs(parent, exist_ok=True)
                     async with sftp.open(path, "w", asyncssh.SFTPAttrs(permissions=mode)) as fh:
                         await fh.write(data)
+                    await sftp.chmod(path, mode)
+                    return str(await sftp.realpath(path))
             except asyncssh.SFTPError as exc:
                 raise HpcError(
                     "E_UPLOAD", f"Cannot write {path} on {node}: {exc.reason}.", "Check the folder and your quota."

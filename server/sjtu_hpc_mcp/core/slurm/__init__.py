@@ -1,0 +1,89 @@
+"""Slurm command building and output parsing: pure functions over plain data.
+
+`commands` builds argv lists from validated fields; `parse`, `seff` and `scontrol` read the
+explicit text formats those argv lists ask for; `states` is the job-state table; `bounds` caps
+what a result may carry.
+"""
+
+from sjtu_hpc_mcp.core.slurm.bounds import Capped, TailText, cap_rows, tail_text
+from sjtu_hpc_mcp.core.slurm.commands import (
+    SbatchOptions,
+    sacct_argv,
+    sacct_comments_argv,
+    sbatch_argv,
+    scancel_argv,
+    scontrol_job_argv,
+    seff_argv,
+    sinfo_argv,
+    squeue_argv,
+    squeue_comments_argv,
+    tail_argv,
+)
+from sjtu_hpc_mcp.core.slurm.parse import (
+    AccountedJob,
+    GpuCount,
+    JobComment,
+    PartitionInfo,
+    QueuedJob,
+    SbatchTestOnly,
+    Submitted,
+    find_by_comment,
+    parse_job_comments,
+    parse_sacct,
+    parse_sbatch,
+    parse_sbatch_test_only,
+    parse_sinfo,
+    parse_squeue,
+    slurm_errors,
+)
+from sjtu_hpc_mcp.core.slurm.scontrol import JobDetail, parse_scontrol_jobs
+from sjtu_hpc_mcp.core.slurm.seff import SeffReport, parse_seff
+from sjtu_hpc_mcp.core.slurm.states import (
+    JOB_STATES,
+    JobState,
+    lookup_state,
+    normalize_state,
+    normalize_states,
+)
+
+__all__ = [
+    "JOB_STATES",
+    "AccountedJob",
+    "Capped",
+    "GpuCount",
+    "JobComment",
+    "JobDetail",
+    "JobState",
+    "PartitionInfo",
+    "QueuedJob",
+    "SbatchOptions",
+    "SbatchTestOnly",
+    "SeffReport",
+    "Submitted",
+    "TailText",
+    "cap_rows",
+    "find_by_comment",
+    "lookup_state",
+    "normalize_state",
+    "normalize_states",
+    "parse_job_comments",
+    "parse_sacct",
+    "parse_sbatch",
+    "parse_sbatch_test_only",
+    "parse_scontrol_jobs",
+    "parse_seff",
+    "parse_sinfo",
+    "parse_squeue",
+    "sacct_argv",
+    "sacct_comments_argv",
+    "sbatch_argv",
+    "scancel_argv",
+    "scontrol_job_argv",
+    "seff_argv",
+    "sinfo_argv",
+    "slurm_errors",
+    "squeue_argv",
+    "squeue_comments_argv",
+    "tail_argv",
+    "tail_text",
+]

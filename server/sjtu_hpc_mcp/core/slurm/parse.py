@@ -1,0 +1,350 @@
+"""Parsers for the explicit text formats built in `commands`. Tolerant: blank fields become None,
+unknown states are kept as printed, malformed lines are skipped rather than raised on."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from sjtu_hpc_mcp.core.slurm.commands import (
+    SACCT_COLUMNS,
+    SINFO_COLUMNS,
+    SQUEUE_COLUMNS,
+    SQUEUE_COMMENT_COLUMNS,
+)
+from sjtu_hpc_mcp.core.slurm.states import parse_state
+from sjtu_hpc_mcp.core.slurm.units import duration_seconds, leading_int, memory_mb
+
+_NONE_WORDS = frozenset({"", "N/A", "Unknown", "None", "(null)", "None assigned"})
+
+
+def _opt(text: str) -> str | None:
+    value = text.strip()
+    return None if value in _NONE_WORDS else value
+
+
+def _int(text: str) -> int | None:
+    value = text.strip()
+    return int(value) if value.isdigit() else None
+
+
+def _rows(text: str, columns: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """Split `a|b|…|last` lines by the column list; the last column absorbs any extra `|`."""
+    names = [name for name, _ in columns]
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split("|", len(names) - 1)
+        if len(fields) < len(names):
+            continue  # not one of our lines (a warning, a truncated line)
+        rows.append(dict(zip(names, fields, strict=True)))
+    return rows
+
+
+# --- sinfo -------------------------------------------------------------------------------------
+
+
+class GpuCount(BaseModel):
+    type: str | None
+    count: int
+
+
+class PartitionInfo(BaseModel):
+    name: str
+    default: bool
+    available: str
+    time_limit: str
+    time_limit_seconds: int | None  # None: infinite
+    nodes_total: int
+    nodes_by_state: dict[str, int]
+    cpus_allocated: int
+    cpus_idle: int
+    cpus_other: int
+    cpus_total: int
+    memory_mb_per_node: int | None  # the largest node's
+    gpus_per_node: list[GpuCount]  # distinct per-node GPU sets
+    gpus_total: int
+
+
+_GPU = re.compile(r"(?:^|,)gpu(?::([^:(),]+))?:(\d+)")
+_NODE_STATE_FLAGS = "*~#!%$@^-+"
+
+
+def parse_gres_gpus(gres: str) -> list[GpuCount]:
+    """`gpu:a100:4(S:0)` → [a100×4]; `gpu:2,mps:100` → [None×2]; `(null)` → []."""
+    return [GpuCount(type=t, count=int(n)) for t, n in _GPU.findall(gres.strip())]
+
+
+def _node_state(raw: str) -> str:
+    # `idle~` (powered off), `down*` (not responding), `mixed-` (planned) count as their base state.
+    return raw.strip().rstrip(_NODE_STATE_FLAGS).lower() or "unknown"
+
+
+def _cpus(text: str) -> tuple[int, int, int, int]:
+    parts = text.strip().split("/")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        a, i, o, t = (int(p) for p in parts)
+        return a, i, o, t
+    return 0, 0, 0, 0
+
+
+def parse_sinfo(text: str) -> list[PartitionInfo]:
+    """One entry per partition (sinfo prints a line per partition and node state), in order."""
+    merged: dict[str, PartitionInfo] = {}
+    for row in _rows(text, SINFO_COLUMNS):
+        raw_name = row["partition"].strip()
+        name = raw_name.rstrip("*")
+        if not name:
+            continue
+        nodes = _int(row["nodes"]) or 0
+        alloc, idle, other, total = _cpus(row["cpus"])
+        mem = leading_int(row["memory_mb"])
+        gpus = parse_gres_gpus(row["gres"])
+        state = _node_state(row["state"])
+        part = merged.get(name)
+        if part is None:
+            limit = row["time_limit"].strip()
+            part = merged[name] = PartitionInfo(
+                name=name,
+                default=raw_name.endswith("*"),
+                available=row["available"].strip(),
+                time_limit=limit,
+                time_limit_seconds=duration_seconds(limit),
+                nodes_total=0,
+                nodes_by_state={},
+                cpus_allocated=0,
+                cpus_idle=0,
+                cpus_other=0,
+                cpus_total=0,
+                memory_mb_per_node=None,
+                gpus_per_node=[],
+                gpus_total=0,
+            )
+        part.nodes_total += nodes
+        part.nodes_by_state[state] = part.nodes_by_state.get(state, 0) + nodes
+        part.cpus_allocated += alloc
+        part.cpus_idle += idle
+        part.cpus_other += other
+        part.cpus_total += total
+        if mem is not None and (part.memory_mb_per_node is None or mem > part.memory_mb_per_node):
+            part.memory_mb_per_node = mem
+        for gpu in gpus:
+            if gpu not in part.gpus_per_node:
+                part.gpus_per_node.append(gpu)
+            part.gpus_total += gpu.count * nodes
+    return list(merged.values())
+
+
+# --- squeue ------------------------------------------------------------------------------------
+
+
+class QueuedJob(BaseModel):
+    job_id: str  # `123`, array task `123_4`, pending array `123_[5-9%2]`
+    partition: str | None
+    user: str | None
+    account: str | None
+    state: str
+    terminal: bool | None  # None: a state unknown to this table
+    elapsed: str
+    elapsed_seconds: int | None
+    time_limit: str
+    time_limit_seconds: int | None
+    nodes: int | None
+    cpus: int | None
+    submit_time: str | None
+    start_time: str | None  # for a pending job: the scheduler's estimate, if any
+    reason: str | None  # why a pending job waits: Resources, Priority, Dependency, ...
+    node_list: str | None
+    name: str
+
+
+def _reason_or_nodes(text: str) -> tuple[str | None, str | None]:
+    value = text.strip()
+    if value.startswith("(") and value.endswith(")"):
+        reason = value[1:-1].strip()
+        return (None if reason in ("", "None", "null") else reason), None
+    return None, _opt(value)
+
+
+def parse_squeue(text: str) -> list[QueuedJob]:
+    jobs = []
+    for row in _rows(text, SQUEUE_COLUMNS):
+        state = parse_state(row["state"])
+        reason, nodes = _reason_or_nodes(row["reason_or_nodelist"])
+        jobs.append(
+            QueuedJob(
+                job_id=row["job_id"].strip(),
+                partition=_opt(row["partition"]),
+                user=_opt(row["user"]),
+                account=_opt(row["account"]),
+                state=state.state,
+                terminal=state.terminal,
+                elapsed=row["elapsed"].strip(),
+                elapsed_seconds=duration_seconds(row["elapsed"]),
+                time_limit=row["time_limit"].strip(),
+                time_limit_seconds=duration_seconds(row["time_limit"]),
+                nodes=_int(row["nodes"]),
+                cpus=_int(row["cpus"]),
+                submit_time=_opt(row["submit_time"]),
+                start_time=_opt(row["start_time"]),
+                reason=reason,
+                node_list=nodes,
+                name=row["name"],
+            )
+        )
+    return jobs
+
+
+# --- sacct -------------------------------------------------------------------------------------
+
+
+class AccountedJob(BaseModel):
+    job_id: str
+    partition: str | None  # may be blank for a moment right after a job ends
+    account: str | None
+    user: str | None
+    state: str
+    terminal: bool | None
+    cancelled_by: int | None  # uid, from `CANCELLED by 1001`
+    exit_code: int | None  # from `7:0`
+    signal: int | None  # from `0:9`, `0:125` (OUT_OF_MEMORY)
+    elapsed: str
+    elapsed_seconds: int | None
+    time_limit: str
+    time_limit_seconds: int | None
+    alloc_cpus: int | None
+    req_mem: str | None
+    req_mem_mb: float | None
+    submit_time: str | None
+    start_time: str | None
+    end_time: str | None
+    node_list: str | None
+    name: str
+
+
+def parse_exit_code(text: str) -> tuple[int | None, int | None]:
+    """`7:0` → (7, 0); `0:125` → (0, 125); blank or odd → (None, None)."""
+    match = re.match(r"^\s*(\d+):(\d+)\s*$", text)
+    return (int(match.group(1)), int(match.group(2))) if match else (None, None)
+
+
+def parse_sacct(text: str) -> list[AccountedJob]:
+    jobs = []
+    for row in _rows(text, SACCT_COLUMNS):
+        state = parse_state(row["state"])
+        exit_code, signal = parse_exit_code(row["exit_code"])
+        req_mem = _opt(row["req_mem"])
+        jobs.append(
+            AccountedJob(
+                job_id=row["job_id"].strip(),
+                partition=_opt(row["partition"]),
+                account=_opt(row["account"]),
+                user=_opt(row["user"]),
+                state=state.state,
+                terminal=state.terminal,
+                cancelled_by=state.cancelled_by,
+                exit_code=exit_code,
+                signal=signal,
+                elapsed=row["elapsed"].strip(),
+                elapsed_seconds=duration_seconds(row["elapsed"]),
+                time_limit=row["time_limit"].strip(),
+                time_limit_seconds=duration_seconds(row["time_limit"]),
+                alloc_cpus=_int(row["alloc_cpus"]),
+                req_mem=req_mem,
+                req_mem_mb=None if req_mem is None else memory_mb(req_mem),
+                submit_time=_opt(row["submit_time"]),
+                start_time=_opt(row["start_time"]),
+                end_time=_opt(row["end_time"]),
+                node_list=_opt(row["node_list"]),
+                name=row["name"],
+            )
+        )
+    return jobs
+
+
+# --- job comments (reconciliation) --------------------------------------------------------------
+
+
+class JobComment(BaseModel):
+    job_id: str
+    state: str
+    terminal: bool | None
+    comment: str | None
+
+
+def parse_job_comments(text: str) -> list[JobComment]:
+    """Output of squeue_comments_argv or sacct_comments_argv (same three columns)."""
+    out = []
+    for row in _rows(text, SQUEUE_COMMENT_COLUMNS):
+        state = parse_state(row["state"])
+        out.append(
+            JobComment(
+                job_id=row["job_id"].strip(),
+                state=state.state,
+                terminal=state.terminal,
+                comment=_opt(row["comment"]),
+            )
+        )
+    return out
+
+
+def find_by_comment(rows: Sequence[JobComment], token: str) -> list[JobComment]:
+    """The jobs carrying exactly this token (a submission retried after a lost connection)."""
+    return [row for row in rows if row.comment == token]
+
+
+# --- sbatch ------------------------------------------------------------------------------------
+
+
+class Submitted(BaseModel):
+    job_id: int
+    cluster: str | None
+
+
+_PARSABLE = re.compile(r"^(\d+)(?:;(\S+))?$")
+
+
+def parse_sbatch(stdout: str) -> Submitted | None:
+    """`12345` or `12345;cluster` from `sbatch --parsable`; None if no such line (not submitted)."""
+    for line in reversed(stdout.splitlines()):
+        match = _PARSABLE.match(line.strip())
+        if match:
+            return Submitted(job_id=int(match.group(1)), cluster=match.group(2))
+    return None
+
+
+class SbatchTestOnly(BaseModel):
+    job_id: int
+    start_time: str
+    processors: int
+    nodes: str
+    partition: str
+
+
+_TEST_ONLY = re.compile(r"Job (\d+) to start at (\S+) using (\d+) processors on nodes (\S+) in partition (\S+)")
+
+
+def parse_sbatch_test_only(stderr: str) -> SbatchTestOnly | None:
+    """`sbatch: Job 123 to start at 2026-11-26T06:50:00 using 1 processors on nodes n1 in
+    partition cpu` (printed on stderr); None when sbatch refused the job."""
+    match = _TEST_ONLY.search(stderr)
+    if not match:
+        return None
+    job, start, procs, nodes, part = match.groups()
+    return SbatchTestOnly(job_id=int(job), start_time=start, processors=int(procs), nodes=nodes, partition=part)
+
+
+_ERROR = re.compile(r"^(?:[a-z_]+: )?error: (.*)$")
+
+
+def slurm_errors(stderr: str) -> list[str]:
+    """The `<cmd>: error: …` messages of a Slurm command, without the prefix."""
+    out = []
+    for line in stderr.splitlines():
+        match = _ERROR.match(line.strip())
+        if match and match.group(1).strip():
+            out.append(match.group(1).strip())
+    return out
