@@ -8,7 +8,9 @@ from typing import Any
 from ._mcp import Context, lifespan_of
 from .core.platform import Platform, load_platform
 from .settings import Settings
+from .shell.approvals import Approvals
 from .shell.credentials import CredentialStore
+from .shell.hpc_api import HpcApi
 from .shell.ssh import SshPool
 
 
@@ -18,14 +20,25 @@ class Services:
     platform: Platform
     store: CredentialStore
     ssh: SshPool
+    api: HpcApi
+    approvals: Approvals
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         store = CredentialStore(settings.credentials_dir)
-        return cls(settings=settings, platform=load_platform(), store=store, ssh=SshPool(settings, store))
+        return cls(
+            settings=settings,
+            platform=load_platform(),
+            store=store,
+            ssh=SshPool(settings, store),
+            api=HpcApi(settings.api_url, timeout=settings.api_timeout, approval_timeout=settings.approval_timeout),
+            approvals=Approvals(),
+        )
 
     async def aclose(self) -> None:
+        await self.approvals.aclose()
         await self.ssh.aclose()
+        await self.api.aclose()
 
 
 def services(ctx: Context[Any, Any]) -> Services:

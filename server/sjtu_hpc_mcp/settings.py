@@ -36,6 +36,7 @@ class Settings(BaseModel):
     command_timeout: float = 120.0
     api_timeout: float = 30.0
     approval_wait: float = 45.0
+    approval_timeout: float = 900.0
     max_channels: int = 8
     max_rows: int = 100
     transport: Literal["stdio", "http"] = "stdio"
@@ -91,6 +92,11 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("command_timeout", "--command-timeout", "seconds for one remote command (default 120)"),
     ("api_timeout", "--api-timeout", "seconds for an HPC API call that needs no approval (default 30)"),
     ("approval_wait", "--approval-wait", "seconds a call waits for two-factor approval before returning (default 45)"),
+    (
+        "approval_timeout",
+        "--approval-timeout",
+        "seconds to keep waiting for a two-factor decision (default 900)",
+    ),
     ("max_channels", "--max-channels", "concurrent SSH channels per entry node (default 8; sshd allows 10)"),
     ("max_rows", "--max-rows", "rows in a list result before it is truncated (default 100)"),
     ("transport", "--transport", "stdio (default) or http (streamable HTTP on /mcp)"),

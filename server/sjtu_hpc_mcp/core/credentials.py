@@ -52,6 +52,7 @@ class CredentialStatus(BaseModel):
     ready_for_ssh: bool
     problems: list[str]
     next_step: str
+    pending_approvals: list[str] = []
 
 
 def _private(seen: FileSeen) -> bool:

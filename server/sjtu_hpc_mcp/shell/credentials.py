@@ -105,3 +105,56 @@ class CredentialStore:
 
     def write_user(self, user: str) -> Path:
         return self.write(USER, user + "\n", secret=False)
+
+
+MAX_PASSWORD_FILE = 1024
+
+
+def read_password_file(path_text: str, credentials_dir: Path) -> tuple[str, Path]:
+    """The password from a file the person uploaded: one line, a small regular file of ours.
+
+    The checks keep a model from pointing here at some other file, which would then be deleted:
+    symlinks, large or multi-line files, files of other owners and the credentials folder are refused.
+    The caller deletes the file after use (see `delete_password_file`).
+    """
+    path = Path(path_text).expanduser()
+    if not path.is_absolute():
+        raise HpcError("E_PASSWORD_FILE", "password_file must be an absolute path.", "Give the uploaded file's path.")
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise HpcError(
+            "E_PASSWORD_FILE",
+            f"{path} does not exist.",
+            "Ask the person to upload a text file holding only the password.",
+        ) from None
+    reason = None
+    if not stat.S_ISREG(st.st_mode):
+        reason = "is not a regular file"
+    elif st.st_uid != os.getuid():
+        reason = "belongs to another user"
+    elif st.st_size > MAX_PASSWORD_FILE or st.st_size == 0:
+        reason = "is empty or too large to be a password file"
+    elif credentials_dir.resolve() in path.resolve().parents:
+        reason = "is inside the credentials folder"
+    if reason is None:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if len(lines) != 1 or not lines[0].strip():
+            reason = "does not hold exactly one line"
+    if reason is not None:
+        raise HpcError(
+            "E_PASSWORD_FILE",
+            f"{path} {reason}; it was not used and not deleted.",
+            "Ask the person to upload a text file holding only the password.",
+        )
+    return lines[0].strip("\r\n"), path
+
+
+def delete_password_file(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True

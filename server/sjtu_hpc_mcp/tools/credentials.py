@@ -1,14 +1,33 @@
-"""Credential tools: credential_status (request_token and request_certificate follow)."""
+"""Credential tools: credential_status, request_token, request_certificate."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from .._mcp import Context, MCPServer, read_only, tool_errors
+from pydantic import BaseModel, Field
+
+from .._mcp import Context, MCPServer, mutating, read_only, tool_errors
+from ..core.account import check_username
+from ..core.certs import parse_certificate
 from ..core.credentials import CredentialStatus, FileSeen, assess
+from ..core.errors import HpcError
 from ..services import Services, services
-from ..shell.credentials import CERTIFICATE, KEY, PUBLIC_KEY, TOKEN, CredentialStore
+from ..shell.credentials import (
+    CERTIFICATE,
+    KEY,
+    PUBLIC_KEY,
+    TOKEN,
+    CredentialStore,
+    delete_password_file,
+    read_password_file,
+)
+
+log = logging.getLogger(__name__)
+CERT_TASK = "certificate"
+MIN_VALID, MAX_VALID = 300, 7 * 24 * 3600
 
 
 def _seen(store: CredentialStore, name: str | None) -> FileSeen:
@@ -18,7 +37,7 @@ def _seen(store: CredentialStore, name: str | None) -> FileSeen:
 
 def current_status(svc: Services) -> CredentialStatus:
     store = svc.store
-    return assess(
+    status = assess(
         folder=_seen(store, None),
         token=_seen(store, TOKEN),
         key=_seen(store, KEY),
@@ -28,6 +47,192 @@ def current_status(svc: Services) -> CredentialStatus:
         stored_user=svc.settings.user or store.user(),
         now=datetime.now(UTC),
     )
+    for kind in (CERT_TASK, "update_user"):
+        pending = svc.approvals.get(kind)
+        if pending is not None:
+            state = "decided; call the tool again to see the outcome" if pending.task.done() else "waiting"
+            status.pending_approvals.append(f"{kind}: {state} ({pending.waited_s} s)")
+    return status
+
+
+def known_user(svc: Services, given: str | None = None) -> str | None:
+    if given:
+        return check_username(given)
+    if svc.settings.user or svc.store.user():
+        return svc.settings.user or svc.store.user()
+    cert = svc.store.read_text(CERTIFICATE)
+    if cert:
+        try:
+            principals = parse_certificate(cert).principals
+        except HpcError:
+            return None
+        return principals[0] if principals else None
+    return None
+
+
+def require_token(svc: Services) -> str:
+    token = svc.store.token()
+    if token is None:
+        raise HpcError("E_NO_TOKEN", "There is no API token.", "Call request_token first.")
+    return token
+
+
+def require_user(svc: Services) -> str:
+    user = known_user(svc)
+    if user is None:
+        raise HpcError("E_NO_USER", "The HPC username is not known yet.", "Call request_token with username.")
+    return user
+
+
+async def fresh_token(svc: Services) -> str:
+    """Refresh the stored token (which also proves it is valid) and store the new one."""
+    try:
+        token = await svc.api.refresh_token(require_token(svc))
+    except HpcError as exc:
+        if exc.code == "E_TOKEN_REFUSED":
+            raise HpcError(
+                "E_TOKEN_REFUSED", "The API token has expired or was refused.", "Call request_token for a new one."
+            ) from None
+        raise
+    svc.store.write_token(token)
+    return token
+
+
+# -- request_token ---------------------------------------------------------------------------
+
+
+class TokenResult(BaseModel):
+    status: Literal["refreshed", "issued"]
+    user: str | None
+    token_file: str
+    password_file_deleted: bool | None = None
+    message: str
+
+
+async def _request_token(
+    svc: Services, username: str | None, password_file: str | None, force_new: bool
+) -> TokenResult:
+    password: str | None = None
+    pw_path: Path | None = None
+    if password_file is not None:
+        password, pw_path = read_password_file(password_file, svc.store.folder)
+    try:
+        result = await _token_flow(svc, known_user(svc, username), password, force_new)
+    finally:
+        password = None
+        deleted = delete_password_file(pw_path) if pw_path is not None else None
+        if deleted is False:
+            log.warning("could not delete the password file %s", pw_path)
+    result.password_file_deleted = deleted
+    if deleted is False:
+        result.message += f" Could not delete {pw_path}: delete it by hand now."
+    return result
+
+
+async def _token_flow(svc: Services, user: str | None, password: str | None, force_new: bool) -> TokenResult:
+    token = svc.store.token()
+    if token is not None and not force_new:
+        try:
+            new = await svc.api.refresh_token(token)
+        except HpcError as exc:
+            if exc.code != "E_TOKEN_REFUSED":
+                raise
+        else:
+            path = svc.store.write_token(new)
+            return TokenResult(
+                status="refreshed",
+                user=user,
+                token_file=str(path),
+                message="The token was refreshed; the old one is no longer valid.",
+            )
+    if user is None:
+        raise HpcError("E_NO_USER", "A new token needs the HPC username.", "Call request_token with username.")
+    if password is None:
+        raise HpcError(
+            "E_PASSWORD_NEEDED",
+            "A new token needs the password" + (" (the stored token was refused)." if token else "."),
+            "Ask the person to upload a text file holding only the password and pass its path as password_file; "
+            "never ask them to type the password into the chat.",
+        )
+    new = await svc.api.new_token(user, password)
+    path = svc.store.write_token(new)
+    svc.store.write_user(user)
+    return TokenResult(status="issued", user=user, token_file=str(path), message="A new token was stored.")
+
+
+# -- request_certificate ---------------------------------------------------------------------
+
+
+class CertificateResult(BaseModel):
+    status: Literal["issued", "already_valid", "waiting_for_approval", "denied"]
+    message: str
+    user: str | None = None
+    principals: list[str] = []
+    valid_after: datetime | None = None
+    valid_before: datetime | None = None
+    key_path: str | None = None
+    certificate_path: str | None = None
+    waited_s: int | None = None
+
+
+def _issued(svc: Services, status: Literal["issued", "already_valid"], message: str) -> CertificateResult:
+    cert = parse_certificate(svc.store.read_text(CERTIFICATE) or "")
+    return CertificateResult(
+        status=status,
+        message=message,
+        user=cert.principals[0] if cert.principals else None,
+        principals=list(cert.principals),
+        valid_after=cert.valid_after,
+        valid_before=cert.valid_before,
+        key_path=str(svc.store.path(KEY)),
+        certificate_path=str(svc.store.path(CERTIFICATE)),
+    )
+
+
+async def _sign_and_store(svc: Services, token: str, user: str, private_key: str, public_key: str, valid: int) -> None:
+    cert = await svc.api.sign_cert(token, user, public_key, valid)
+    parsed = parse_certificate(cert)
+    if user not in parsed.principals:
+        raise HpcError("E_API_BAD_REPLY", "The signed certificate does not name the user.", "Try again.")
+    svc.store.write(KEY, private_key.rstrip("\n") + "\n", secret=True)
+    svc.store.write(PUBLIC_KEY, public_key.strip() + "\n", secret=False)
+    svc.store.write(CERTIFICATE, cert.strip() + "\n", secret=False)
+
+
+async def _request_certificate(
+    svc: Services, ctx: Context[Any, Any], valid_time: int, force: bool
+) -> CertificateResult:
+    pending = svc.approvals.get(CERT_TASK)
+    if pending is None:
+        status = current_status(svc)
+        left = status.certificate.seconds_left
+        if not force and status.ready_for_ssh and (left is None or left >= valid_time - 60):
+            return _issued(svc, "already_valid", "The current certificate already covers that; nothing was asked.")
+        user = require_user(svc)
+        token = await fresh_token(svc)
+        keys = await svc.api.gen_key(token, user)
+        pending = svc.approvals.start(
+            CERT_TASK, _sign_and_store(svc, token, user, keys.private_key, keys.public_key, valid_time)
+        )
+
+    async def progress(done: float, message: str) -> None:
+        await ctx.report_progress(done, None, message)
+
+    finished = await svc.approvals.wait(CERT_TASK, svc.settings.approval_wait, progress)
+    if finished is None:
+        return CertificateResult(
+            status="waiting_for_approval",
+            waited_s=pending.waited_s,
+            message="Ask the person to approve the login certificate in the 交我办 app or by the email link; "
+            "then call request_certificate again (or credential_status) to pick up the result.",
+        )
+    try:
+        svc.approvals.take(CERT_TASK)
+    except HpcError as exc:
+        if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
+            return CertificateResult(status="denied", message=f"{exc.message} Nothing was written. {exc.fix}".strip())
+        raise
+    return _issued(svc, "issued", "The certificate was approved and stored; SSH uses it from the next command.")
 
 
 def register(mcp: MCPServer[Services]) -> None:
@@ -39,3 +244,35 @@ def register(mcp: MCPServer[Services]) -> None:
         Never shows a secret.
         """
         return current_status(services(ctx))
+
+    @mcp.tool(annotations=mutating("Get or refresh the API token"))
+    @tool_errors
+    async def request_token(
+        ctx: Context[Any, Any],
+        username: Annotated[str | None, Field(description="HPC username; needed the first time.")] = None,
+        password_file: Annotated[
+            str | None,
+            Field(
+                description="Absolute path of a file the person uploaded holding only the password; deleted after use."
+            ),
+        ] = None,
+        force_new: Annotated[bool, Field(description="Skip refreshing; log in with the password.")] = False,
+    ) -> TokenResult:
+        """Refresh the stored API token, or get a new one with the password from an uploaded file.
+
+        Never pass a password in any other way.
+        """
+        return await _request_token(services(ctx), username, password_file, force_new)
+
+    @mcp.tool(annotations=mutating("Get an SSH certificate"))
+    @tool_errors
+    async def request_certificate(
+        ctx: Context[Any, Any],
+        valid_time: Annotated[int, Field(ge=MIN_VALID, le=MAX_VALID, description="Validity in seconds.")] = 3600,
+        force: Annotated[bool, Field(description="Ask even if the current certificate is still valid.")] = False,
+    ) -> CertificateResult:
+        """Get a new SSH key and certificate; the person approves it in 交我办 or by email.
+
+        Returns waiting_for_approval if the person has not answered yet: call again to pick up the result.
+        """
+        return await _request_certificate(services(ctx), ctx, valid_time, force)

@@ -1,0 +1,221 @@
+"""Account tools: get_user, query_quota, update_user."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .._mcp import (
+    Consent,
+    Context,
+    MCPServer,
+    Resolve,
+    consent_declined,
+    destructive,
+    elicit_consent,
+    read_only,
+    tool_errors,
+)
+from ..core.account import QuotaLine, account_of, homes, quota_lines, without_secrets
+from ..core.errors import HpcError
+from ..services import Services, services
+from ..shell.credentials import delete_password_file, read_password_file
+from .credentials import fresh_token, known_user, require_token, require_user
+
+UPDATE_TASK = "update_user"
+Group = Literal["pi", "kp", "sy"]
+
+
+class UserInfo(BaseModel):
+    username: str
+    uid_number: int | None = None
+    gid_number: int | None = None
+    home: str | None = None
+    homes: dict[str, str] = {}
+    account: str | None = None
+    email_bound: bool
+    jaccount_bound: bool
+    contact: str | None = None
+    other: dict[str, Any] = Field(default_factory=dict, description="Other non-secret fields as received.")
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def user_info(svc: Services, user: str, raw: dict[str, Any], group: Group | None) -> UserInfo:
+    home_template = raw.get("home") or raw.get("homeDirectory")
+    by_group = homes(svc.platform, home_template) if isinstance(home_template, str) else {}
+    home = by_group.get(group) if group else raw.get("homeDirectory") or by_group.get("pi")
+    known = {"uid", "uidNumber", "gidNumber", "home", "homeDirectory", "email", "jAccount", "contact"}
+    return UserInfo(
+        username=str(raw.get("uid") or user),
+        uid_number=_int(raw.get("uidNumber")),
+        gid_number=_int(raw.get("gidNumber")),
+        home=home,
+        homes=by_group,
+        account=account_of(home) if home else None,
+        email_bound=bool(raw.get("email")),
+        jaccount_bound=bool(raw.get("jAccount")),
+        contact=raw.get("contact"),
+        other={k: v for k, v in without_secrets(raw).items() if k not in known},
+    )
+
+
+async def fetch_user(svc: Services, group: Group | None = None) -> UserInfo:
+    user = require_user(svc)
+    return user_info(svc, user, await svc.api.get_user(require_token(svc), user), group)
+
+
+class QuotaResult(BaseModel):
+    lines: list[QuotaLine]
+    raw: list[dict[str, Any]]
+    message: str
+
+
+class UpdateResult(BaseModel):
+    status: Literal["preview", "updated", "waiting_for_approval", "denied", "declined"]
+    changes: dict[str, str]
+    message: str
+    waited_s: int | None = None
+
+
+async def _consent_for_update(
+    confirm: bool,
+    ctx: Context[Any, Any],
+    email: str | None = None,
+    jaccount: str | None = None,
+    contact: str | None = None,
+    password_file: str | None = None,
+) -> Any:
+    if not confirm:
+        return None
+    what = ", ".join(
+        k
+        for k, v in (("email", email), ("jAccount", jaccount), ("contact method", contact), ("password", password_file))
+        if v
+    )
+    return elicit_consent(ctx, f"Change the HPC account's {what}? You will also approve it in 交我办 or by email.")
+
+
+def register(mcp: MCPServer[Services]) -> None:
+    @mcp.tool(annotations=read_only("Account details"))
+    @tool_errors
+    async def get_user(
+        ctx: Context[Any, Any],
+        node_group: Annotated[Group | None, Field(description="Resolve the home for this node group.")] = None,
+    ) -> UserInfo:
+        """The person's HPC account: uid/gid, home (%H resolved), account name, bound email/jAccount, contact."""
+        return await fetch_user(services(ctx), node_group)
+
+    @mcp.tool(annotations=read_only("Storage quota"))
+    @tool_errors
+    async def query_quota(
+        ctx: Context[Any, Any],
+        quota_type: Literal["account", "user", "both"] = "both",
+        name: Annotated[
+            str | None,
+            Field(
+                pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$",
+                description="Account (acct-…) or user name; default: the person's own.",
+            ),
+        ] = None,
+    ) -> QuotaResult:
+        """Storage quota of the person's account and/or user, in units a person reads at a glance."""
+        svc = services(ctx)
+        if name is not None and quota_type == "both":
+            raise HpcError("E_ARG", "A name needs quota_type account or user.", "Say which kind of name it is.")
+        wanted: list[tuple[Literal["account", "user"], str]] = []
+        if quota_type in ("user", "both"):
+            user = name if quota_type == "user" and name else known_user(svc)
+            if user is None:
+                raise HpcError("E_NO_USER", "The HPC username is not known yet.", "Give name, or call request_token.")
+            wanted.append(("user", user))
+        if quota_type in ("account", "both"):
+            account = name if quota_type == "account" and name else (await fetch_user(svc)).account
+            if account is None:
+                raise HpcError("E_NO_ACCOUNT", "The account could not be derived from the home.", "Give name.")
+            wanted.append(("account", account))
+        answers = await asyncio.gather(*(svc.api.quota(t, n) for t, n in wanted))
+        lines = [line for (t, n), a in zip(wanted, answers, strict=True) for line in quota_lines(t, n, a)]
+        summary = "; ".join(
+            f"{q.quota_type} {q.name} {q.filesystem}: {q.used} of {q.limit}" + (f" ({q.percent}%)" if q.percent else "")
+            for q in lines
+        )
+        return QuotaResult(lines=lines, raw=list(answers), message=summary or "No quota figures in the answer.")
+
+    @mcp.tool(annotations=destructive("Update the account"))
+    @tool_errors
+    async def update_user(
+        ctx: Context[Any, Any],
+        email: Annotated[str | None, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")] = None,
+        jaccount: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
+        contact: Annotated[
+            Literal["jiaowoban", "email"] | None, Field(description="Preferred two-factor channel.")
+        ] = None,
+        password_file: Annotated[
+            str | None,
+            Field(description="Absolute path of an uploaded file holding only the new password; deleted after use."),
+        ] = None,
+        confirm: Annotated[bool, Field(description="true only after the person agreed to the change.")] = False,
+        approval: Annotated[Consent, Resolve(_consent_for_update)] = None,
+    ) -> UpdateResult:
+        """Change the password, email, jAccount or preferred contact; needs confirm=true and two-factor approval.
+
+        Without confirm it only shows what would change.
+        """
+        svc = services(ctx)
+        pending = svc.approvals.get(UPDATE_TASK)
+        if pending is None:
+            changes = {k: v for k, v in (("email", email), ("jAccount", jaccount), ("contact", contact)) if v}
+            shown = dict(changes)
+            if password_file:
+                shown["password"] = "(new password from the uploaded file)"  # noqa: S105 (a description)
+            if not shown:
+                raise HpcError("E_ARG", "Nothing to change.", "Give email, jaccount, contact or password_file.")
+            if not confirm:
+                if password_file:
+                    read_password_file(password_file, svc.store.folder)  # check it now; keep it for the real call
+                return UpdateResult(
+                    status="preview",
+                    changes=shown,
+                    message="Nothing changed. Show the person "
+                    "these changes; if they agree, call again with confirm=true.",
+                )
+            if consent_declined(approval):
+                return UpdateResult(status="declined", changes=shown, message="The person declined; nothing changed.")
+            if password_file:
+                password, path = read_password_file(password_file, svc.store.folder)
+                delete_password_file(path)
+                changes["password"] = password
+            token = await fresh_token(svc)
+            user = require_user(svc)
+            pending = svc.approvals.start(
+                UPDATE_TASK, svc.api.update_user(token, user, changes), detail=", ".join(shown)
+            )
+
+        async def progress(done: float, message: str) -> None:
+            await ctx.report_progress(done, None, message)
+
+        shown_keys = {k: "changed" for k in pending.detail.split(", ") if k}
+        finished = await svc.approvals.wait(UPDATE_TASK, svc.settings.approval_wait, progress)
+        if finished is None:
+            return UpdateResult(
+                status="waiting_for_approval",
+                changes=shown_keys,
+                waited_s=pending.waited_s,
+                message="Ask the person to approve the change in 交我办 or by the email link; then "
+                "call update_user again to pick up the result.",
+            )
+        try:
+            svc.approvals.take(UPDATE_TASK)
+        except HpcError as exc:
+            if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
+                return UpdateResult(status="denied", changes=shown_keys, message=f"{exc.message} Nothing changed.")
+            raise
+        return UpdateResult(status="updated", changes=shown_keys, message="The account was updated.")

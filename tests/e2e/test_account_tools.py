@@ -1,0 +1,241 @@
+"""request_token, request_certificate, get_user, query_quota, update_user through a real stdio client,
+against the HPC API double (and the lab, for the certificate's SSH login)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+from mcp.client import Client
+
+from conftest import stdio_server
+from lab.api_double import DoubleState, run_double
+
+pytestmark = pytest.mark.anyio
+PASSWORD = "lab-password-1"
+
+
+@pytest.fixture(scope="module")
+def ca_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@pytest.fixture
+def double(ca_key: asyncssh.SSHKey) -> Iterator[tuple[str, DoubleState]]:
+    with run_double(ca_key) as pair:
+        yield pair
+
+
+def args(url: str, workspace: Path, *extra: str) -> list[str]:
+    return ["--workspace", str(workspace), "--api-url", url, "--approval-wait", "2", *extra]
+
+
+def password_file(tmp_path: Path, text: str = PASSWORD) -> Path:
+    p = tmp_path / "uploaded-password.txt"
+    p.write_text(text + "\n")
+    return p
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> tuple[bool, dict[str, Any] | None, str]:
+    r = await client.call_tool(tool, arguments)
+    text = "".join(getattr(c, "text", "") for c in r.content)
+    return bool(r.is_error), r.structured_content, text
+
+
+async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    err, data, text = await call(client, tool, **arguments)
+    assert not err, text
+    assert data is not None
+    return data
+
+
+async def test_request_token_with_password_file(double: tuple[str, DoubleState], workspace: Path, tmp_path: Path) -> None:
+    url, state = double
+    pw = password_file(tmp_path)
+    log = tmp_path / "server.log"
+    seen = []
+    async with stdio_server(args(url, workspace, "--log-level", "DEBUG"), stderr_path=log) as c:
+        r = await ok(c, "request_token", username="hpcrobot", password_file=str(pw))
+        seen.append(str(r))
+        assert r["status"] == "issued" and r["password_file_deleted"] is True
+        assert not pw.exists()
+        creds = workspace / "credentials"
+        assert stat.S_IMODE(creds.stat().st_mode) == 0o700
+        assert stat.S_IMODE((creds / "hpc_token").stat().st_mode) == 0o600
+        first = (creds / "hpc_token").read_text().strip()
+        assert first and not first.startswith("Bearer")
+        r2 = await ok(c, "request_token")
+        seen.append(str(r2))
+        assert r2["status"] == "refreshed"
+        second = (creds / "hpc_token").read_text().strip()
+        assert second != first
+        seen.append(str(await ok(c, "credential_status")))
+    everything = "\n".join(seen) + log.read_text()
+    for secret in (PASSWORD, first, second):
+        assert secret not in everything
+
+
+async def test_refused_refresh_falls_back_to_a_new_token(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, state = double
+    async with stdio_server(args(url, workspace)) as c:
+        await ok(c, "request_token", username="hpcrobot", password_file=str(password_file(tmp_path)))
+        state.expire_tokens()
+        err, _, text = await call(c, "request_token")
+        assert err and "E_PASSWORD_NEEDED" in text and "password_file" in text
+        r = await ok(c, "request_token", password_file=str(password_file(tmp_path)))
+        assert r["status"] == "issued"
+
+
+async def test_wrong_password_still_deletes_the_file(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, _ = double
+    pw = password_file(tmp_path, "not-the-password")
+    async with stdio_server(args(url, workspace)) as c:
+        err, _, text = await call(c, "request_token", username="hpcrobot", password_file=str(pw))
+    assert err and "not-the-password" not in text
+    assert not pw.exists()
+
+
+@pytest.mark.parametrize("content", ["line1\nline2\n", "", "x" * 5000])
+async def test_files_that_are_not_password_files_are_left_alone(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path, content: str
+) -> None:
+    url, _ = double
+    f = tmp_path / "important.txt"
+    f.write_text(content)
+    async with stdio_server(args(url, workspace)) as c:
+        err, _, text = await call(c, "request_token", username="hpcrobot", password_file=str(f))
+    assert err and "E_PASSWORD_FILE" in text
+    assert f.exists()
+
+
+async def login(c: Client, tmp_path: Path) -> None:
+    await ok(c, "request_token", username="hpcrobot", password_file=str(password_file(tmp_path)))
+
+
+def approve_later(state: DoubleState, delay: float, decision: str = "approve") -> threading.Thread:
+    def run() -> None:
+        state.wait_pending(10, 1)
+        time.sleep(delay)
+        state.decide(decision=decision)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+async def test_certificate_denied_writes_nothing(double: tuple[str, DoubleState], workspace: Path, tmp_path: Path) -> None:
+    url, state = double
+    async with stdio_server(args(url, workspace)) as c:
+        await login(c, tmp_path)
+        approve_later(state, 0.2, "deny")
+        r = await ok(c, "request_certificate")
+        assert r["status"] == "denied" and "denied" in r["message"]
+    assert not (workspace / "credentials/id_ed25519").exists()
+    assert not (workspace / "credentials/id_ed25519-cert.pub").exists()
+
+
+async def test_certificate_already_valid_asks_nothing(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, state = double
+    state.configure(auto_approve_after=0.1)
+    async with stdio_server(args(url, workspace)) as c:
+        await login(c, tmp_path)
+        assert (await ok(c, "request_certificate", valid_time=7200))["status"] == "issued"
+        r = await ok(c, "request_certificate", valid_time=3600)
+        assert r["status"] == "already_valid"
+        assert len(state.snapshot()["approvals"]) == 1
+
+
+async def test_get_user_and_quota(double: tuple[str, DoubleState], workspace: Path, tmp_path: Path) -> None:
+    url, _ = double
+    async with stdio_server(args(url, workspace)) as c:
+        await login(c, tmp_path)
+        u = await ok(c, "get_user")
+        assert u["username"] == "hpcrobot" and u["account"] == "acct-hpc"
+        assert u["homes"]["pi"] == "/lustre/home/acct-hpc/hpcrobot"
+        assert u["homes"]["sy"] == "/dssg/home/acct-hpc/hpcrobot"
+        assert "%H" not in str(u)
+        assert u["email_bound"] and u["jaccount_bound"]
+        sy = await ok(c, "get_user", node_group="sy")
+        assert sy["home"] == "/dssg/home/acct-hpc/hpcrobot"
+        q = await ok(c, "query_quota")
+        names = {(line["quota_type"], line["name"]) for line in q["lines"]}
+        assert names == {("user", "hpcrobot"), ("account", "acct-hpc")}
+        assert any(line["limit"] and "iB" in line["used"] for line in q["lines"])
+
+
+async def test_update_user_needs_confirm_and_approval(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, state = double
+    async with stdio_server(args(url, workspace)) as c:
+        await login(c, tmp_path)
+        before = state.snapshot()["users"]["hpcrobot"]["email"]
+        r = await ok(c, "update_user", email="new-address@sjtu.edu.cn")
+        assert r["status"] == "preview"
+        assert state.snapshot()["users"]["hpcrobot"]["email"] == before
+        assert not state.pending()
+        approve_later(state, 0.2)
+        r = await ok(c, "update_user", email="new-address@sjtu.edu.cn", confirm=True)
+        assert r["status"] == "updated"
+        assert state.snapshot()["users"]["hpcrobot"]["email"] == "new-address@sjtu.edu.cn"
+
+
+async def test_update_user_without_second_channel(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, _ = double
+    async with stdio_server(args(url, workspace)) as c:
+        await ok(c, "request_token", username="nochannel", password_file=str(password_file(tmp_path, "lab-password-2")))
+        err, _, text = await call(c, "update_user", email="nochannel@sjtu.edu.cn", confirm=True)
+        assert err and "docs.hpc.sjtu.edu.cn/accounts/security.html" in text
+
+
+async def test_500_shows_session_id_and_hang_times_out(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, state = double
+    async with stdio_server(args(url, workspace, "--api-timeout", "1")) as c:
+        await login(c, tmp_path)
+        state.configure(fail_next={"path": "/user", "method": "GET", "status": 500})
+        err, _, text = await call(c, "get_user")
+        assert err and state.session_ids[-1] in text and "hpc@sjtu.edu.cn" in text
+        state.configure(hang={"path": "/user", "method": "GET", "seconds": 5})
+        t0 = time.monotonic()
+        err, _, text = await call(c, "get_user")
+        assert err and "E_API_TIMEOUT" in text
+        assert time.monotonic() - t0 < 4
+
+
+@pytest.mark.lab
+async def test_certificate_after_late_approval_logs_in(lab: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
+    with run_double(lab["ca_key"]) as (url, state):
+        server = args(url, workspace, "--known-hosts", lab["known_hosts"], "--host-map", lab["host_map"])
+        async with stdio_server(server) as c:
+            await login(c, tmp_path)
+            approve_later(state, 5)
+            r = await ok(c, "request_certificate")
+            assert r["status"] == "waiting_for_approval"
+            status = await ok(c, "credential_status")
+            assert status["pending_approvals"]
+            deadline = time.monotonic() + 20
+            while r["status"] == "waiting_for_approval" and time.monotonic() < deadline:
+                r = await ok(c, "request_certificate")
+            assert r["status"] == "issued" and r["principals"] == ["hpcrobot"]
+            key = workspace / "credentials/id_ed25519"
+            assert stat.S_IMODE(key.stat().st_mode) == 0o600
+            assert key.stat().st_uid == os.getuid()
+            s = await ok(c, "run_slurm", command="sinfo", partition="cpu")
+            assert s["host"] == "pilogin"
