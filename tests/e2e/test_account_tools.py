@@ -56,8 +56,10 @@ async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     return data
 
 
-async def test_request_token_with_password_file(double: tuple[str, DoubleState], workspace: Path, tmp_path: Path) -> None:
-    url, state = double
+async def test_request_token_with_password_file(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, _ = double
     pw = password_file(tmp_path)
     log = tmp_path / "server.log"
     seen = []
@@ -134,7 +136,9 @@ def approve_later(state: DoubleState, delay: float, decision: str = "approve") -
     return t
 
 
-async def test_certificate_denied_writes_nothing(double: tuple[str, DoubleState], workspace: Path, tmp_path: Path) -> None:
+async def test_certificate_denied_writes_nothing(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
     url, state = double
     async with stdio_server(args(url, workspace)) as c:
         await login(c, tmp_path)

@@ -84,7 +84,10 @@ async def wait_for(client: Client, job_id: str, states: set[str], node_group: st
 
 async def test_job_lifecycle_exit_code_and_seff(client: Client) -> None:
     sub = await call(
-        client, command="sbatch", partition="cpu", script="#!/bin/bash\necho hello-from-job\nsleep 2\nexit 7\n",
+        client,
+        command="sbatch",
+        partition="cpu",
+        script="#!/bin/bash\necho hello-from-job\nsleep 2\nexit 7\n",
         options={"job_name": "mcp-e2e", "time": "5", "mem": "100M"},
     )
     job_id = sub["submission"]["job_id"]
@@ -102,16 +105,27 @@ async def test_job_lifecycle_exit_code_and_seff(client: Client) -> None:
 
 
 async def test_test_only_submits_nothing(client: Client) -> None:
-    r = await call(client, command="sbatch", partition="a100", script="#!/bin/bash\nhostname\n", test_only=True,
-                   options={"gpus": 1, "time": "10"})
+    r = await call(
+        client,
+        command="sbatch",
+        partition="a100",
+        script="#!/bin/bash\nhostname\n",
+        test_only=True,
+        options={"gpus": 1, "time": "10"},
+    )
     assert r["node"] == "sylogin.hpc.sjtu.edu.cn"
     assert r["submission"]["test_only"] and r["submission"].get("job_id") is None
     assert r["submission"]["estimated_start"]
 
 
 async def test_scancel_needs_confirm(client: Client) -> None:
-    sub = await call(client, command="sbatch", partition="cpu", script="#!/bin/bash\nsleep 300\n",
-                     options={"job_name": "mcp-cancel-me", "time": "10"})
+    sub = await call(
+        client,
+        command="sbatch",
+        partition="cpu",
+        script="#!/bin/bash\nsleep 300\n",
+        options={"job_name": "mcp-cancel-me", "time": "10"},
+    )
     job_id = sub["submission"]["job_id"]
     preview = await call(client, command="scancel", partition="cpu", job_ids=[job_id])
     assert preview["cancelled"] is False and preview["table"]["rows"][0][0] == job_id
@@ -124,8 +138,12 @@ async def test_scancel_needs_confirm(client: Client) -> None:
 
 async def test_cold_storage_script_is_refused_before_anything_runs(client: Client, lab: dict[str, Any]) -> None:
     marker = f"{lab['home']}/cold-marker-{time.time_ns()}"
-    text = await error(client, command="sbatch", partition="cpu",
-                       script=f"#!/bin/bash\ntouch {marker}\ncat /archive/home/acct-hpc/hpcrobot/data.csv\n")
+    text = await error(
+        client,
+        command="sbatch",
+        partition="cpu",
+        script=f"#!/bin/bash\ntouch {marker}\ncat /archive/home/acct-hpc/hpcrobot/data.csv\n",
+    )
     assert "E_COLD_STORAGE" in text and "transfer_data" in text
     assert not Path(marker).exists()
 

@@ -79,7 +79,7 @@ def test_filters_must_stay_in_the_group() -> None:
         "x=$UNION",
         "python a.py '/archive/q'",
         "#SBATCH --chdir=/archive/home/acct-hpc/u",
-        "f=\"/vault/a b\"",
+        'f="/vault/a b"',
         "//archive/x",
     ],
 )
@@ -114,7 +114,16 @@ def test_options_are_checked_too() -> None:
         refuse_cold_reads(P, "#!/bin/bash\nhostname", "/archive/home/acct-hpc/u/out.txt")
 
 
-@pytest.mark.parametrize(("act", "needed"), [("scancel", True), ("update_user", True), ("delete", True),
-                                             ("overwrite", True), ("sinfo", False), ("sbatch", False)])
+@pytest.mark.parametrize(
+    ("act", "needed"),
+    [
+        ("scancel", True),
+        ("update_user", True),
+        ("delete", True),
+        ("overwrite", True),
+        ("sinfo", False),
+        ("sbatch", False),
+    ],
+)
 def test_consent_table(act: str, needed: bool) -> None:
     assert needs_confirmation(act) is needed

@@ -16,11 +16,11 @@ from .errors import HpcError
 from .platform import Platform
 
 SECRET_KEYS = re.compile(r"pass|secret|private|token", re.IGNORECASE)
-_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 
 def check_username(user: str) -> str:
-    if not _USERNAME.match(user):
+    if not _USERNAME.fullmatch(user):
         raise HpcError("E_ARG", f"{user!r} is not a platform username.", "Use the HPC account name, e.g. hpcrobot.")
     return user
 

@@ -133,9 +133,10 @@ def sacct_argv(
 ) -> list[str]:
     """Finished and current jobs (allocations only).
 
-    Without `start`: since `now-24hours`, or since the epoch when job ids are given (sacct's own
-    default for -j). With states sacct only matches jobs in that state at the end time, so the end
-    defaults to `now` explicitly.
+    Without `start`: since `now-24hours` (sacct's own default is midnight), or since the epoch
+    when job ids are given (sacct's default for -j). With states, sacct matches jobs that were in
+    them during [start, end] (RUNNING thus includes jobs that have since ended); the end is then
+    passed as `now` explicitly.
     """
     argv = [
         "sacct",

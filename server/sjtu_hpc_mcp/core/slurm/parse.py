@@ -15,7 +15,7 @@ from sjtu_hpc_mcp.core.slurm.commands import (
     SQUEUE_COMMENT_COLUMNS,
 )
 from sjtu_hpc_mcp.core.slurm.states import parse_state
-from sjtu_hpc_mcp.core.slurm.units import duration_seconds, leading_int, memory_mb
+from sjtu_hpc_mcp.core.slurm.units import decimal, duration_seconds, leading_int, memory_mb, output_lines
 
 _NONE_WORDS = frozenset({"", "N/A", "Unknown", "None", "(null)", "None assigned"})
 
@@ -25,16 +25,11 @@ def _opt(text: str) -> str | None:
     return None if value in _NONE_WORDS else value
 
 
-def _int(text: str) -> int | None:
-    value = text.strip()
-    return int(value) if value.isdigit() else None
-
-
 def _rows(text: str, columns: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     """Split `a|b|…|last` lines by the column list; the last column absorbs any extra `|`."""
     names = [name for name, _ in columns]
     rows = []
-    for line in text.splitlines():
+    for line in output_lines(text):
         if not line.strip():
             continue
         fields = line.split("|", len(names) - 1)
@@ -69,13 +64,13 @@ class PartitionInfo(BaseModel):
     gpus_total: int
 
 
-_GPU = re.compile(r"(?:^|,)gpu(?::([^:(),]+))?:(\d+)")
+_GPU = re.compile(r"(?:^|,)gpu(?::([^:(),]+))?:([0-9]+)")
 _NODE_STATE_FLAGS = "*~#!%$@^-+"
 
 
 def parse_gres_gpus(gres: str) -> list[GpuCount]:
     """`gpu:a100:4(S:0)` → [a100×4]; `gpu:2,mps:100` → [None×2]; `(null)` → []."""
-    return [GpuCount(type=t, count=int(n)) for t, n in _GPU.findall(gres.strip())]
+    return [GpuCount(type=t or None, count=int(n)) for t, n in _GPU.findall(gres.strip())]
 
 
 def _node_state(raw: str) -> str:
@@ -84,10 +79,11 @@ def _node_state(raw: str) -> str:
 
 
 def _cpus(text: str) -> tuple[int, int, int, int]:
-    parts = text.strip().split("/")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
-        a, i, o, t = (int(p) for p in parts)
-        return a, i, o, t
+    parts = [decimal(p) for p in text.strip().split("/")]
+    if len(parts) == 4:
+        a, i, o, t = parts
+        if a is not None and i is not None and o is not None and t is not None:
+            return a, i, o, t
     return 0, 0, 0, 0
 
 
@@ -99,7 +95,7 @@ def parse_sinfo(text: str) -> list[PartitionInfo]:
         name = raw_name.rstrip("*")
         if not name:
             continue
-        nodes = _int(row["nodes"]) or 0
+        nodes = decimal(row["nodes"]) or 0
         alloc, idle, other, total = _cpus(row["cpus"])
         mem = leading_int(row["memory_mb"])
         gpus = parse_gres_gpus(row["gres"])
@@ -186,8 +182,8 @@ def parse_squeue(text: str) -> list[QueuedJob]:
                 elapsed_seconds=duration_seconds(row["elapsed"]),
                 time_limit=row["time_limit"].strip(),
                 time_limit_seconds=duration_seconds(row["time_limit"]),
-                nodes=_int(row["nodes"]),
-                cpus=_int(row["cpus"]),
+                nodes=decimal(row["nodes"]),
+                cpus=decimal(row["cpus"]),
                 submit_time=_opt(row["submit_time"]),
                 start_time=_opt(row["start_time"]),
                 reason=reason,
@@ -252,7 +248,7 @@ def parse_sacct(text: str) -> list[AccountedJob]:
                 elapsed_seconds=duration_seconds(row["elapsed"]),
                 time_limit=row["time_limit"].strip(),
                 time_limit_seconds=duration_seconds(row["time_limit"]),
-                alloc_cpus=_int(row["alloc_cpus"]),
+                alloc_cpus=decimal(row["alloc_cpus"]),
                 req_mem=req_mem,
                 req_mem_mb=None if req_mem is None else memory_mb(req_mem),
                 submit_time=_opt(row["submit_time"]),
@@ -309,7 +305,7 @@ _PARSABLE = re.compile(r"^(\d+)(?:;(\S+))?$")
 
 def parse_sbatch(stdout: str) -> Submitted | None:
     """`12345` or `12345;cluster` from `sbatch --parsable`; None if no such line (not submitted)."""
-    for line in reversed(stdout.splitlines()):
+    for line in reversed(output_lines(stdout)):
         match = _PARSABLE.match(line.strip())
         if match:
             return Submitted(job_id=int(match.group(1)), cluster=match.group(2))
@@ -337,14 +333,14 @@ def parse_sbatch_test_only(stderr: str) -> SbatchTestOnly | None:
     return SbatchTestOnly(job_id=int(job), start_time=start, processors=int(procs), nodes=nodes, partition=part)
 
 
-_ERROR = re.compile(r"^(?:[a-z_]+: )?error: (.*)$")
+_ERROR = re.compile(r"(?:[\w.-]+:? )?error: (.*)", re.ASCII)
 
 
 def slurm_errors(stderr: str) -> list[str]:
-    """The `<cmd>: error: …` messages of a Slurm command, without the prefix."""
+    """The `sbatch: error: …`, `slurm_load_jobs error: …` messages, without the prefix."""
     out = []
-    for line in stderr.splitlines():
-        match = _ERROR.match(line.strip())
+    for line in output_lines(stderr):
+        match = _ERROR.fullmatch(line.strip())
         if match and match.group(1).strip():
             out.append(match.group(1).strip())
     return out

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from sjtu_hpc_mcp.core.slurm.parse import parse_exit_code
 from sjtu_hpc_mcp.core.slurm.states import parse_state
-from sjtu_hpc_mcp.core.slurm.units import duration_seconds
+from sjtu_hpc_mcp.core.slurm.units import decimal, duration_seconds, output_lines
 
 # A token starts where a space precedes `Key=`; keys look like `JobId`, `Socks/Node`,
 # `NtasksPerN:B:S:C`. Values may hold spaces (Command, Reason, Comment) and stay whole.
@@ -64,7 +64,7 @@ def _get(fields: dict[str, str], key: str) -> str | None:
 def parse_scontrol_jobs(text: str) -> list[JobDetail]:
     """One JobDetail per line that starts with `JobId=`."""
     jobs = []
-    for line in text.splitlines():
+    for line in output_lines(text):
         if not line.strip().startswith("JobId="):
             continue
         f = parse_key_values(line)
@@ -79,7 +79,7 @@ def parse_scontrol_jobs(text: str) -> list[JobDetail]:
         job_id = f["JobId"].strip()
         array_job, array_task = _get(f, "ArrayJobId"), _get(f, "ArrayTaskId")
         if array_job and array_task:  # as squeue prints it: `123_4`, or `123_[5-9]` if pending
-            task = array_task if array_task.isdigit() else f"[{array_task}]"
+            task = array_task if decimal(array_task) is not None else f"[{array_task}]"
             job_id = f"{array_job}_{task}"
         limit = _get(f, "TimeLimit")
         run = _get(f, "RunTime")
@@ -105,7 +105,7 @@ def parse_scontrol_jobs(text: str) -> list[JobDetail]:
                 end_time=_get(f, "EndTime"),
                 node_list=_get(f, "NodeList"),
                 num_nodes=_get(f, "NumNodes"),
-                num_cpus=int(cpus) if cpus and cpus.isdigit() else None,
+                num_cpus=None if cpus is None else decimal(cpus),
                 command=_get(f, "Command"),
                 work_dir=_get(f, "WorkDir"),
                 std_out=_get(f, "StdOut"),

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel
 
-from sjtu_hpc_mcp.core.slurm.units import duration_seconds, memory_mb
+from sjtu_hpc_mcp.core.slurm.units import decimal, duration_seconds, memory_mb, output_lines
 
 
 class SeffReport(BaseModel):
@@ -45,15 +45,11 @@ def _num(text: str) -> float | None:
         return None
 
 
-def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
-
-
 def parse_seff(text: str) -> SeffReport | None:
     """The report, or None when there is none (`Job not found.`, usage text)."""
     fields: dict[str, str] = {}
     notes: list[str] = []
-    for raw in text.splitlines():
+    for raw in output_lines(text):
         line = raw.strip()
         if not line:
             continue
@@ -77,9 +73,9 @@ def parse_seff(text: str) -> SeffReport | None:
     user = group = None
     if "User/Group" in fields:
         user, _, group = fields["User/Group"].partition("/")
-    nodes = _int(fields.get("Nodes", ""))
-    per_node = _int(fields.get("Cores per node", ""))
-    cores = _int(fields.get("Cores", ""))
+    nodes = decimal(fields.get("Nodes", ""))
+    per_node = decimal(fields.get("Cores per node", ""))
+    cores = decimal(fields.get("Cores", ""))
     if cores is None and per_node is not None:
         cores = per_node * (nodes or 1)
     if cores is not None and nodes is None and "Cores" in fields:

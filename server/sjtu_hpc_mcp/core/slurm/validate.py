@@ -1,7 +1,8 @@
 """Validation of every value that goes into a Slurm argv. Each check refuses with an HpcError.
 
-No value may start with `-` (it could become a flag) or carry a control character; every pattern
-below is anchored and narrow, so what passes is inert as a single argv element.
+No value may start with `-` (it could become a flag) or carry a control or line-separator
+character; every pattern is narrow, ASCII-only and matched in full, so what passes is inert as a
+single argv element.
 """
 
 from __future__ import annotations
@@ -13,22 +14,23 @@ from datetime import datetime
 from sjtu_hpc_mcp.core.errors import HpcError
 from sjtu_hpc_mcp.core.slurm.units import duration_seconds
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0/C1 controls and the Unicode line separators (str.splitlines breaks on all of them).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
-_JOB_ID = re.compile(r"^[1-9]\d{0,9}(?:_\d{1,10})?$")
+_JOB_ID = re.compile(r"[1-9]\d{0,9}(?:_\d{1,10})?", re.ASCII)
 _RANGES = r"\d{1,10}(?:-\d{1,10})?(?:,\d{1,10}(?:-\d{1,10})?)*"
-_JOB_ID_OR_TASKS = re.compile(rf"^[1-9]\d{{0,9}}(?:_\d{{1,10}}|_\[{_RANGES}\])?$")
-_NAME = re.compile(r"^[A-Za-z0-9._+][A-Za-z0-9._+-]{0,127}$")
-_PARTITION = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_MEM = re.compile(r"^([1-9]\d{0,9})([KMGT]?)$", re.IGNORECASE)
+_JOB_ID_OR_TASKS = re.compile(rf"[1-9]\d{{0,9}}(?:_\d{{1,10}}|_\[{_RANGES}\])?", re.ASCII)
+_NAME = re.compile(r"[A-Za-z0-9._+][A-Za-z0-9._+-]{0,127}", re.ASCII)
+_PARTITION = re.compile(r"[A-Za-z0-9_]{1,64}", re.ASCII)
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
+_MEM = re.compile(r"([1-9]\d{0,9})([KMGT]?)", re.IGNORECASE | re.ASCII)
 _ARRAY_ITEM = r"\d{1,7}(?:-\d{1,7}(?::[1-9]\d{0,6})?)?"
-_ARRAY = re.compile(rf"^{_ARRAY_ITEM}(?:,{_ARRAY_ITEM})*(?:%[1-9]\d{{0,6}})?$")
+_ARRAY = re.compile(rf"{_ARRAY_ITEM}(?:,{_ARRAY_ITEM})*(?:%[1-9]\d{{0,6}})?", re.ASCII)
 _DEP_IDS = r"(?::[1-9]\d{0,9}(?:_\d{1,10})?)+"
 _DEP_ITEM = rf"(?:(?:after|afterok|afternotok|afterany|aftercorr){_DEP_IDS}|singleton)"
-_DEPENDENCY = re.compile(rf"^{_DEP_ITEM}(?:(?:,{_DEP_ITEM})*|(?:\?{_DEP_ITEM})*)$")
-_NOW = re.compile(r"^now(?:([+-])[1-9]\d{0,5}(?:(?:second|minute|hour|day|week)s?)?)?$")
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?$")
+_DEPENDENCY = re.compile(rf"{_DEP_ITEM}(?:(?:,{_DEP_ITEM})*|(?:\?{_DEP_ITEM})*)", re.ASCII)
+_NOW = re.compile(r"now(?:([+-])[1-9]\d{0,5}(?:(?:second|minute|hour|day|week)s?)?)?", re.ASCII)
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?", re.ASCII)
 _ISO_FORMATS = {10: "%Y-%m-%d", 16: "%Y-%m-%dT%H:%M", 19: "%Y-%m-%dT%H:%M:%S"}
 
 MAX_PATH = 4096
@@ -54,7 +56,7 @@ def _shown(value: str) -> str:
 
 def _match(field: str, value: object, pattern: re.Pattern[str], code: str, fix: str) -> str:
     text = _text(field, value, code)
-    if not pattern.match(text):
+    if not pattern.fullmatch(text):
         raise HpcError(code, f"invalid {field} {_shown(text)}", fix)
     return text
 
@@ -112,7 +114,7 @@ def time_limit(value: object) -> str:
     """A wall time in a Slurm format: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`."""
     fix = "use minutes (30), HH:MM:SS (02:00:00) or D-HH:MM:SS (1-00:00:00)"
     text = _text("time limit", value, "E_TIME")
-    seconds = duration_seconds(text) if text[:1].isdigit() else None
+    seconds = duration_seconds(text)
     if seconds is None:
         raise HpcError("E_TIME", f"invalid time limit {_shown(text)}", fix)
     if not 0 < seconds <= MAX_TIME_LIMIT_S:
@@ -126,7 +128,7 @@ def memory(value: object) -> str:
         value = str(value)
     fix = "a positive size such as 4G, 500M or 4096 (MB)"
     text = _match("memory", value, _MEM, "E_MEM", fix)
-    match = _MEM.match(text)
+    match = _MEM.fullmatch(text)
     assert match is not None
     number, unit = int(match.group(1)), match.group(2).upper()
     mb = number * {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}[unit]
@@ -162,13 +164,13 @@ def slurm_time(value: object, field: str = "time", *, future: bool = False) -> s
     text = _text(field, value, "E_TIME")
     if text in ("today", "midnight"):
         return text
-    now = _NOW.match(text)
+    now = _NOW.fullmatch(text)
     if now:
         sign = now.group(1)
         if sign == ("-" if future else "+"):
             raise HpcError("E_TIME", f"{field} {_shown(text)} points the wrong way in time", fix)
         return text
-    if _ISO.match(text):
+    if _ISO.fullmatch(text):
         try:
             datetime.strptime(text, _ISO_FORMATS[len(text)])  # Slurm reads local time
         except ValueError:
