@@ -59,8 +59,9 @@ def state(server: tuple[str, DoubleState], client: httpx2.Client) -> DoubleState
 
 
 def get_token(c: httpx2.Client, user: str = USER, password: str = PASSWORD) -> str:
-    r = c.post("/token", json={"domain": "pi", "operator": user, "password": password},
-               headers={"Accept": "text/plain"})
+    r = c.post(
+        "/token", json={"domain": "pi", "operator": user, "password": password}, headers={"Accept": "text/plain"}
+    )
     assert r.status_code == 200, r.text
     return r.text.removeprefix("Bearer ")
 
@@ -70,15 +71,15 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def gen_key(c: httpx2.Client, token: str, user: str = USER) -> dict[str, str]:
-    r = c.post("/gen_key", json={"domain": "pi", "hpc_user": user},
-               headers={**bearer(token), "Accept": "application/json"})
+    r = c.post(
+        "/gen_key", json={"domain": "pi", "hpc_user": user}, headers={**bearer(token), "Accept": "application/json"}
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
 
 def sign_body(public_key: str, user: str = USER, valid_time: int = 3600) -> dict[str, Any]:
-    return {"domain": "pi", "hpc_user": user, "principals": [user], "public_key": public_key,
-            "valid_time": valid_time}
+    return {"domain": "pi", "hpc_user": user, "principals": [user], "public_key": public_key, "valid_time": valid_time}
 
 
 class Background:
@@ -108,10 +109,15 @@ class Background:
         return self.response
 
 
-def start_sign(c: httpx2.Client, token: str, public_key: str, timeout: float = 5,
-               **kw: Any) -> Background:
-    return Background(c, "POST", "/sign_cert", json=sign_body(public_key, **kw),
-                      headers={**bearer(token), "Accept": "text/plain"}, timeout=timeout)
+def start_sign(c: httpx2.Client, token: str, public_key: str, timeout: float = 5, **kw: Any) -> Background:
+    return Background(
+        c,
+        "POST",
+        "/sign_cert",
+        json=sign_body(public_key, **kw),
+        headers={**bearer(token), "Accept": "text/plain"},
+        timeout=timeout,
+    )
 
 
 def requests_log(c: httpx2.Client) -> list[dict[str, Any]]:
@@ -123,8 +129,7 @@ def requests_log(c: httpx2.Client) -> list[dict[str, Any]]:
 
 def test_token_bearer_prefix_modes(client: httpx2.Client) -> None:
     body = {"domain": "pi", "operator": USER, "password": PASSWORD}
-    answers = [client.post("/token", json=body, headers={"Accept": "text/plain"})
-               for _ in range(3)]
+    answers = [client.post("/token", json=body, headers={"Accept": "text/plain"}) for _ in range(3)]
     assert all(r.status_code == 200 for r in answers)
     assert all(r.headers["content-type"].startswith("text/plain") for r in answers)
     assert [r.text.startswith("Bearer ") for r in answers] == [True, False, True]
@@ -136,8 +141,7 @@ def test_token_bearer_prefix_modes(client: httpx2.Client) -> None:
     tokens = {r.text.removeprefix("Bearer ") for r in answers}
     assert len(tokens) == 3
     for t in tokens:
-        assert client.get("/user", params={"name": USER, "domain": "pi"},
-                          headers=bearer(t)).status_code == 200
+        assert client.get("/user", params={"name": USER, "domain": "pi"}, headers=bearer(t)).status_code == 200
 
 
 def test_token_refusals(client: httpx2.Client) -> None:
@@ -158,13 +162,11 @@ def test_token_refusals(client: httpx2.Client) -> None:
     assert r.status_code == 400 and "password" in r.text
     r = client.post("/token", content=b"not json")
     assert r.status_code == 400
-    r = post({"domain": "pi", "operator": USER, "password": PASSWORD},
-             headers={"Accept": "application/json"})
+    r = post({"domain": "pi", "operator": USER, "password": PASSWORD}, headers={"Accept": "application/json"})
     assert r.status_code == 406
 
 
-def test_password_never_logged_or_exposed(client: httpx2.Client,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_password_never_logged_or_exposed(client: httpx2.Client, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     token = get_token(client)
     client.post("/token", json={"domain": "pi", "operator": USER, "password": "wrong-pw-xyz"})
@@ -186,10 +188,8 @@ def test_refresh_kills_old_token(client: httpx2.Client) -> None:
     assert new != old
     r = client.patch("/token", json={}, headers=bearer(old))
     assert r.status_code == 401 and "invalid token" in r.text
-    assert client.post("/gen_key", json={"domain": "pi", "hpc_user": USER},
-                       headers=bearer(old)).status_code == 401
-    assert client.post("/gen_key", json={"domain": "pi", "hpc_user": USER},
-                       headers=bearer(new)).status_code == 200
+    assert client.post("/gen_key", json={"domain": "pi", "hpc_user": USER}, headers=bearer(old)).status_code == 401
+    assert client.post("/gen_key", json={"domain": "pi", "hpc_user": USER}, headers=bearer(new)).status_code == 200
     # refresh with an unknown field is refused, the token stays valid
     r = client.patch("/token", json={"foo": 1}, headers=bearer(new))
     assert r.status_code == 400
@@ -251,17 +251,16 @@ def test_gen_key_refusals(client: httpx2.Client) -> None:
     assert r.status_code == 400 and "domain" in r.text
     r = client.post("/gen_key", json={"domain": "pi"}, headers=h)
     assert r.status_code == 400 and "hpc_user" in r.text
-    r = client.post("/gen_key", json={"domain": "pi", "hpc_user": USER},
-                    headers={**h, "Accept": "text/plain"})
+    r = client.post("/gen_key", json={"domain": "pi", "hpc_user": USER}, headers={**h, "Accept": "text/plain"})
     assert r.status_code == 406
 
 
 # ----------------------------------------------------------------------------- /sign_cert
 
 
-def test_sign_cert_held_until_approved(client: httpx2.Client, state: DoubleState,
-                                       ca: tuple[Path, asyncssh.SSHKey],
-                                       tmp_path: Path) -> None:
+def test_sign_cert_held_until_approved(
+    client: httpx2.Client, state: DoubleState, ca: tuple[Path, asyncssh.SSHKey], tmp_path: Path
+) -> None:
     token = get_token(client)
     pair = gen_key(client, token)
     before = int(time.time())
@@ -274,8 +273,7 @@ def test_sign_cert_held_until_approved(client: httpx2.Client, state: DoubleState
     time.sleep(0.2)
     assert job.response is None and job.thread.is_alive(), "returned before approval"
     r = client.post("/_double/approve", json={"id": p["id"], "decision": "approve"})
-    assert r.json() == {"decided": [{"id": p["id"], "kind": "sign_cert", "user": USER,
-                                     "status": "approved"}]}
+    assert r.json() == {"decided": [{"id": p["id"], "kind": "sign_cert", "user": USER, "status": "approved"}]}
     resp = job.result()
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain")
@@ -291,8 +289,9 @@ def test_sign_cert_held_until_approved(client: httpx2.Client, state: DoubleState
     assert state.snapshot()["certificates"][0]["principals"] == [USER]
     if shutil.which("ssh-keygen"):
         (tmp_path / "id-cert.pub").write_text(text)
-        out = subprocess.run(["ssh-keygen", "-L", "-f", str(tmp_path / "id-cert.pub")],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["ssh-keygen", "-L", "-f", str(tmp_path / "id-cert.pub")], capture_output=True, text=True, check=True
+        ).stdout
         assert "user certificate" in out and USER in out
 
 
@@ -322,8 +321,7 @@ def test_sign_cert_auto_approve_and_auto_deny(client: httpx2.Client) -> None:
 def test_sign_cert_approval_timeout(client: httpx2.Client) -> None:
     client.post("/_double/config", json={"approval_timeout": 0.05}).raise_for_status()
     token = get_token(client)
-    r = client.post("/sign_cert", json=sign_body(gen_key(client, token)["public_key"]),
-                    headers=bearer(token))
+    r = client.post("/sign_cert", json=sign_body(gen_key(client, token)["public_key"]), headers=bearer(token))
     assert r.status_code == 403 and "timed out" in r.text
 
 
@@ -334,8 +332,7 @@ def test_sign_cert_validation(client: httpx2.Client) -> None:
 
     def sign(**changes: Any) -> httpx2.Response:
         body = {**sign_body(pub), **changes}
-        return client.post("/sign_cert", json={k: v for k, v in body.items() if v is not None},
-                           headers=h)
+        return client.post("/sign_cert", json={k: v for k, v in body.items() if v is not None}, headers=h)
 
     r = sign(valid_time=7 * 86400 + 1)
     assert r.status_code == 400 and "maximum" in r.text
@@ -349,11 +346,9 @@ def test_sign_cert_validation(client: httpx2.Client) -> None:
     assert sign(hpc_user="otheruser", principals=["otheruser"]).status_code == 403
     assert sign(public_key="ssh-ed25519 garbage").status_code == 400
     assert sign(domain="sy").status_code == 400
-    r = client.post("/sign_cert", json={k: v for k, v in sign_body(pub).items()
-                                        if k != "domain"}, headers=h)
+    r = client.post("/sign_cert", json={k: v for k, v in sign_body(pub).items() if k != "domain"}, headers=h)
     assert r.status_code == 400 and "domain" in r.text
-    r = client.post("/sign_cert", json={k: v for k, v in sign_body(pub).items()
-                                        if k != "valid_time"}, headers=h)
+    r = client.post("/sign_cert", json={k: v for k, v in sign_body(pub).items() if k != "valid_time"}, headers=h)
     assert r.status_code == 400 and "valid_time" in r.text
     assert client.get("/_double/state").json()["approvals"] == []
 
@@ -370,8 +365,7 @@ def test_nochannel_user_refused(client: httpx2.Client, fmt: str) -> None:
         assert r.json() == {"code": 403, "message": NO_CHANNEL}
     else:
         assert r.text == NO_CHANNEL
-    r = client.patch("/user", json={"domain": "pi", "name": "nochannel", "password": "x" * 10},
-                     headers=bearer(token))
+    r = client.patch("/user", json={"domain": "pi", "name": "nochannel", "password": "x" * 10}, headers=bearer(token))
     assert r.status_code == 403 and NO_CHANNEL in r.text
     assert client.get("/_double/pending").json() == {"pending": []}
 
@@ -409,8 +403,7 @@ def test_get_user_fields(client: httpx2.Client) -> None:
     assert "posixAccount" in u["objectClass"]
     assert not any("pass" in k.lower() for k in u)
     other = get_token(client, "otheruser", "lab-password-3")
-    o = client.get("/user", params={"name": "otheruser", "domain": "pi"},
-                   headers=bearer(other)).json()
+    o = client.get("/user", params={"name": "otheruser", "domain": "pi"}, headers=bearer(other)).json()
     assert o["homeDirectory"] == "/dssg/home/acct-other/otheruser"
     assert o["jAccount"] is None and o["contact"] == "email"
 
@@ -445,11 +438,9 @@ def test_patch_user_fields_checked(client: httpx2.Client) -> None:
     assert patch(email=5).status_code == 400
     r = client.patch("/user", json={"name": USER, "email": "a@b.cn"}, headers=h)
     assert r.status_code == 400 and "domain" in r.text
-    r = client.patch("/user", json={"domain": "pi", "name": "otheruser", "email": "a@b.cn"},
-                     headers=h)
+    r = client.patch("/user", json={"domain": "pi", "name": "otheruser", "email": "a@b.cn"}, headers=h)
     assert r.status_code == 403
-    assert client.patch("/user", json={"domain": "pi", "name": USER, "email": "a@b.cn"}
-                        ).status_code == 401
+    assert client.patch("/user", json={"domain": "pi", "name": USER, "email": "a@b.cn"}).status_code == 401
     assert client.get("/_double/state").json()["approvals"] == []
 
 
@@ -460,7 +451,8 @@ def test_patch_user_two_factor_then_applied(client: httpx2.Client, state: Double
     job = Background(client, "PATCH", "/user", json=body, headers=h)
     pending = state.wait_pending(3)
     assert [(p["kind"], p["user"], p["detail"]) for p in pending] == [
-        ("update_user", USER, {"fields": ["contact", "email"]})]
+        ("update_user", USER, {"fields": ["contact", "email"]})
+    ]
     # not applied while pending
     cur = client.get("/user", params={"name": USER, "domain": "pi"}, headers=h).json()
     assert cur["email"] == "hpcrobot@sjtu.edu.cn"
@@ -480,8 +472,7 @@ def test_patch_user_two_factor_then_applied(client: httpx2.Client, state: Double
 def test_patch_user_password(client: httpx2.Client) -> None:
     client.post("/_double/config", json={"auto_approve_after": 0}).raise_for_status()
     token = get_token(client)
-    r = client.patch("/user", json={"domain": "pi", "name": USER, "password": "new-pass-99"},
-                     headers=bearer(token))
+    r = client.patch("/user", json={"domain": "pi", "name": USER, "password": "new-pass-99"}, headers=bearer(token))
     assert r.status_code == 200 and not any("pass" in k.lower() for k in r.json())
     bad = client.post("/token", json={"domain": "pi", "operator": USER, "password": PASSWORD})
     assert bad.status_code == 401
@@ -538,8 +529,7 @@ def test_injected_500_has_session_id(client: httpx2.Client, state: DoubleState) 
     assert state.session_ids == [m.group(1)]
     assert requests_log(client)[-1]["session_id"] == m.group(1)
     get_token(client)  # one-shot
-    client.post("/_double/config", json={"error_format": "json",
-                                         "fail_next": {"path": "/quota", "times": 2}})
+    client.post("/_double/config", json={"error_format": "json", "fail_next": {"path": "/quota", "times": 2}})
     for _ in range(2):
         r = client.get("/quota", params={"quota_type": "user", "name": USER})
         assert r.status_code == 500
@@ -551,8 +541,10 @@ def test_injected_500_has_session_id(client: httpx2.Client, state: DoubleState) 
 
 def test_injected_refusal_and_failed_refresh_keeps_token(client: httpx2.Client) -> None:
     token = get_token(client)
-    client.post("/_double/config", json={"fail_next": [
-        {"path": "/token", "method": "PATCH", "status": 503, "body": "maintenance"}]})
+    client.post(
+        "/_double/config",
+        json={"fail_next": [{"path": "/token", "method": "PATCH", "status": 503, "body": "maintenance"}]},
+    )
     r = client.patch("/token", json={}, headers=bearer(token))
     assert r.status_code == 503 and r.text == "maintenance"
     assert client.get("/_double/config").json()["fail_next"] == []
@@ -575,8 +567,7 @@ def test_hang(client: httpx2.Client) -> None:
     assert time.monotonic() - t0 < 0.25  # one-shot
     client.post("/_double/config", json={"hang": {"path": "/token", "seconds": None}})
     with pytest.raises(httpx2.ReadTimeout):
-        client.post("/token", json={"domain": "pi", "operator": USER, "password": PASSWORD},
-                    timeout=0.2)
+        client.post("/token", json={"domain": "pi", "operator": USER, "password": PASSWORD}, timeout=0.2)
     deadline = time.monotonic() + 3
     while not requests_log(client)[-1]["disconnected"] and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -629,28 +620,31 @@ def test_reset_cancels_held_requests(client: httpx2.Client, state: DoubleState) 
 # ----------------------------------------------------------------------------- runners / CLI
 
 
-def test_run_double_custom_users_and_shutdown(ca: tuple[Path, asyncssh.SSHKey],
-                                              tmp_path: Path) -> None:
+def test_run_double_custom_users_and_shutdown(ca: tuple[Path, asyncssh.SSHKey], tmp_path: Path) -> None:
     users = tmp_path / "users.json"
-    users.write_text(json.dumps({"users": [
-        {"name": "alice", "password": "alice-pw-1", "account": "acct-lab"},
-        {"name": "hpcrobot", "email": "changed@sjtu.edu.cn"},
-    ]}))
+    users.write_text(
+        json.dumps(
+            {
+                "users": [
+                    {"name": "alice", "password": "alice-pw-1", "account": "acct-lab"},
+                    {"name": "hpcrobot", "email": "changed@sjtu.edu.cn"},
+                ]
+            }
+        )
+    )
     t0 = time.monotonic()
     with run_double(ca[1], users=users, bearer_prefix="never") as (url, state):
         assert time.monotonic() - t0 < 0.5
         with httpx2.Client(base_url=url) as c:
             tok = get_token(c, "alice", "alice-pw-1")
-            assert not c.post("/token", json={"domain": "pi", "operator": "alice",
-                                              "password": "alice-pw-1"}
-                              ).text.startswith("Bearer ")
-            u = c.get("/user", params={"name": "alice", "domain": "pi"},
-                      headers=bearer(tok)).json()
+            assert not c.post(
+                "/token", json={"domain": "pi", "operator": "alice", "password": "alice-pw-1"}
+            ).text.startswith("Bearer ")
+            u = c.get("/user", params={"name": "alice", "domain": "pi"}, headers=bearer(tok)).json()
             assert u["home"] == "%H/home/acct-lab/alice"
             assert state.users["hpcrobot"]["email"] == "changed@sjtu.edu.cn"
             get_token(c)  # built-in password kept
-            assert c.get("/quota", params={"quota_type": "account", "name": "acct-lab"}
-                         ).status_code == 200
+            assert c.get("/quota", params={"quota_type": "account", "name": "acct-lab"}).status_code == 200
             job = start_sign(c, tok, gen_key(c, tok, "alice")["public_key"], user="alice")
             state.wait_pending(3)
         t1 = time.monotonic()
@@ -661,17 +655,14 @@ def test_run_double_custom_users_and_shutdown(ca: tuple[Path, asyncssh.SSHKey],
 @pytest.mark.anyio
 async def test_arun_double_async(ca: tuple[Path, asyncssh.SSHKey]) -> None:
     async with arun_double(ca[0]) as (url, state), httpx2.AsyncClient(base_url=url) as c:
-        r = await c.post("/token", json={"domain": "pi", "operator": USER,
-                                         "password": PASSWORD})
+        r = await c.post("/token", json={"domain": "pi", "operator": USER, "password": PASSWORD})
         token = r.text.removeprefix("Bearer ")
-        r = await c.post("/gen_key", json={"domain": "pi", "hpc_user": USER},
-                         headers=bearer(token))
+        r = await c.post("/gen_key", json={"domain": "pi", "hpc_user": USER}, headers=bearer(token))
         pub = r.json()["public_key"]
         results: list[httpx2.Response] = []
 
         async def sign() -> None:
-            results.append(await c.post("/sign_cert", json=sign_body(pub),
-                                        headers=bearer(token)))
+            results.append(await c.post("/sign_cert", json=sign_body(pub), headers=bearer(token)))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(sign)
@@ -683,10 +674,26 @@ async def test_arun_double_async(ca: tuple[Path, asyncssh.SSHKey]) -> None:
 def test_cli(ca: tuple[Path, asyncssh.SSHKey], tmp_path: Path) -> None:
     port_file = tmp_path / "port"
     proc = subprocess.Popen(
-        [sys.executable, str(DOUBLE), "--host", "127.0.0.1", "--port", "0",
-         "--ca-key", str(ca[0]), "--port-file", str(port_file), "--auto-approve", "0",
-         "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(DOUBLE),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--ca-key",
+            str(ca[0]),
+            "--port-file",
+            str(port_file),
+            "--auto-approve",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 8
         while not port_file.exists():
@@ -697,8 +704,7 @@ def test_cli(ca: tuple[Path, asyncssh.SSHKey], tmp_path: Path) -> None:
         assert proc.stdout is not None and int(proc.stdout.readline()) == port
         with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
             token = get_token(c)
-            r = c.post("/sign_cert", json=sign_body(gen_key(c, token)["public_key"]),
-                       headers=bearer(token))
+            r = c.post("/sign_cert", json=sign_body(gen_key(c, token)["public_key"]), headers=bearer(token))
             assert r.status_code == 200  # --auto-approve 0
     finally:
         proc.terminate()

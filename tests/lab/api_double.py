@@ -256,8 +256,7 @@ def _parse_faults(v: Any) -> list[Fault]:
         if body is not None and not isinstance(body, str):
             raise ValueError("fail_next: body must be a string")
         method = i.get("method")
-        out.append(Fault(i["path"], method.upper() if method else None, status, body,
-                         _times(i.get("times", 1))))
+        out.append(Fault(i["path"], method.upper() if method else None, status, body, _times(i.get("times", 1))))
     return out
 
 
@@ -270,9 +269,14 @@ def _parse_hangs(v: Any) -> list[Hang]:
         if "seconds" not in i:
             raise ValueError("hang: 'seconds' is required (null = until the client goes away)")
         method = i.get("method")
-        out.append(Hang(i["path"], method.upper() if method else None,
-                        _num(i["seconds"], "hang.seconds", allow_none=True),
-                        _times(i.get("times", 1))))
+        out.append(
+            Hang(
+                i["path"],
+                method.upper() if method else None,
+                _num(i["seconds"], "hang.seconds", allow_none=True),
+                _times(i.get("times", 1)),
+            )
+        )
     return out
 
 
@@ -299,8 +303,15 @@ class Approval:
     status: str = "pending"
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "user": self.user, "created": self.created,
-                "channel": self.channel, "detail": self.detail, "status": self.status}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "user": self.user,
+            "created": self.created,
+            "channel": self.channel,
+            "detail": self.detail,
+            "status": self.status,
+        }
 
 
 def _normalize_user(spec: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -382,8 +393,7 @@ class DoubleState:
         if config:
             self.configure(**config)
         self._initial_config = copy.deepcopy(self.config)
-        self._initial_extra = {"fail_next": copy.deepcopy(self.faults),
-                               "hang": copy.deepcopy(self.hangs)}
+        self._initial_extra = {"fail_next": copy.deepcopy(self.faults), "hang": copy.deepcopy(self.hangs)}
 
     # -- lifecycle ---------------------------------------------------------
     def _reset_data(self) -> None:
@@ -458,9 +468,11 @@ class DoubleState:
         return self.config_dict()
 
     def config_dict(self) -> dict[str, Any]:
-        return {**self.config.as_dict(),
-                "fail_next": [dict(f.__dict__) for f in self.faults],
-                "hang": [dict(h.__dict__) for h in self.hangs]}
+        return {
+            **self.config.as_dict(),
+            "fail_next": [dict(f.__dict__) for f in self.faults],
+            "hang": [dict(h.__dict__) for h in self.hangs],
+        }
 
     # -- approvals (thread-safe) ---------------------------------------------
     def _settle(self, a: Approval, status: str) -> bool:
@@ -475,13 +487,11 @@ class DoubleState:
         with self._lock:
             return [a.public() for a in self.approvals if a.status == "pending"]
 
-    def decide(self, id: str | None = None, decision: str = "approve",
-               all: bool = False) -> list[dict[str, Any]]:
+    def decide(self, id: str | None = None, decision: str = "approve", all: bool = False) -> list[dict[str, Any]]:
         """Approve/deny pending approvals (the oldest one, ``id``, or ``all``).  Any thread."""
         status = {"approve": "approved", "deny": "denied"}[decision]
         with self._lock:
-            todo = [a for a in self.approvals if a.status == "pending"
-                    and (id is None or a.id == id)]
+            todo = [a for a in self.approvals if a.status == "pending" and (id is None or a.id == id)]
             if not all:
                 todo = todo[:1]
             for a in todo:
@@ -513,8 +523,7 @@ class DoubleState:
 
         now = time.time()
         header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        payload = b64(json.dumps({"sub": user, "dom": DOMAIN, "iat": int(now),
-                                  "jti": uuid.uuid4().hex}).encode())
+        payload = b64(json.dumps({"sub": user, "dom": DOMAIN, "iat": int(now), "jti": uuid.uuid4().hex}).encode())
         token = f"{header}.{payload}.{b64(secrets.token_bytes(32))}"
         self.tokens[token] = TokenRec(user, now)
         return token
@@ -545,29 +554,57 @@ class DoubleState:
         for i, (name, rec) in enumerate(sorted(self.users.items())):
             account = _account_of(rec)
             hot = rec["homeDirectory"].split("/")[1]
-            q[("user", name)] = {"quotas": [
-                {"filesystem": hot, "path": rec["homeDirectory"],
-                 "space": {"used": (37 + i) * GB + 123456, "limit": None, "unit": "bytes"},
-                 "files": {"used": 81234 + i, "limit": None}, "grace": None},
-                {"filesystem": "archive", "path": f"/archive/home/{account}/{name}",
-                 "space": {"used": (5 + i) * GB, "limit": None, "unit": "bytes"},
-                 "files": {"used": 1200 + i, "limit": None}, "grace": None},
-            ]}
+            q[("user", name)] = {
+                "quotas": [
+                    {
+                        "filesystem": hot,
+                        "path": rec["homeDirectory"],
+                        "space": {"used": (37 + i) * GB + 123456, "limit": None, "unit": "bytes"},
+                        "files": {"used": 81234 + i, "limit": None},
+                        "grace": None,
+                    },
+                    {
+                        "filesystem": "archive",
+                        "path": f"/archive/home/{account}/{name}",
+                        "space": {"used": (5 + i) * GB, "limit": None, "unit": "bytes"},
+                        "files": {"used": 1200 + i, "limit": None},
+                        "grace": None,
+                    },
+                ]
+            }
             if ("account", account) not in q:
-                q[("account", account)] = {"quotas": [
-                    {"filesystem": "lustre", "path": f"/lustre/home/{account}",
-                     "space": {"used": 1234 * GB + i, "limit": 3 * TB, "unit": "bytes"},
-                     "files": {"used": 2_345_678, "limit": 10_000_000}, "grace": None},
-                    {"filesystem": "dssg", "path": f"/dssg/home/{account}",
-                     "space": {"used": 456 * GB, "limit": 3 * TB, "unit": "bytes"},
-                     "files": {"used": 345_678, "limit": 10_000_000}, "grace": None},
-                    {"filesystem": "archive", "path": f"/archive/home/{account}",
-                     "space": {"used": 20 * TB, "limit": 50 * TB, "unit": "bytes"},
-                     "files": {"used": 4_000_000, "limit": None}, "grace": None},
-                    {"filesystem": "vault", "path": f"/vault/home/{account}",
-                     "space": {"used": 3 * TB, "limit": 50 * TB, "unit": "bytes"},
-                     "files": {"used": 700_000, "limit": None}, "grace": "6days"},
-                ]}
+                q[("account", account)] = {
+                    "quotas": [
+                        {
+                            "filesystem": "lustre",
+                            "path": f"/lustre/home/{account}",
+                            "space": {"used": 1234 * GB + i, "limit": 3 * TB, "unit": "bytes"},
+                            "files": {"used": 2_345_678, "limit": 10_000_000},
+                            "grace": None,
+                        },
+                        {
+                            "filesystem": "dssg",
+                            "path": f"/dssg/home/{account}",
+                            "space": {"used": 456 * GB, "limit": 3 * TB, "unit": "bytes"},
+                            "files": {"used": 345_678, "limit": 10_000_000},
+                            "grace": None,
+                        },
+                        {
+                            "filesystem": "archive",
+                            "path": f"/archive/home/{account}",
+                            "space": {"used": 20 * TB, "limit": 50 * TB, "unit": "bytes"},
+                            "files": {"used": 4_000_000, "limit": None},
+                            "grace": None,
+                        },
+                        {
+                            "filesystem": "vault",
+                            "path": f"/vault/home/{account}",
+                            "space": {"used": 3 * TB, "limit": 50 * TB, "unit": "bytes"},
+                            "files": {"used": 700_000, "limit": None},
+                            "grace": "6days",
+                        },
+                    ]
+                }
         return q
 
     # -- errors --------------------------------------------------------------
@@ -576,8 +613,7 @@ class DoubleState:
         if status == 500:
             sid = uuid.uuid4().hex
             self.session_ids.append(sid)
-            reason = (f"Internal error. Session ID: {sid}. "
-                      f"Please contact {HELP_MAIL} with this session ID.")
+            reason = f"Internal error. Session ID: {sid}. Please contact {HELP_MAIL} with this session ID."
             body["session_id"] = sid
         body["message"] = reason
         if self.config.error_format == "json":
@@ -589,13 +625,15 @@ class DoubleState:
         with self._lock:
             tokens = [r for r in self.tokens.values()]
             return {
-                "users": {n: {**copy.deepcopy(r), "password_changed": self.password_changed[n]}
-                          for n, r in self.users.items()},
+                "users": {
+                    n: {**copy.deepcopy(r), "password_changed": self.password_changed[n]} for n, r in self.users.items()
+                },
                 "tokens": {
                     "issued": len(tokens),
                     "valid": sum(self._token_state(r) == "ok" for r in tokens),
-                    "valid_by_user": {u: sum(r.user == u and self._token_state(r) == "ok"
-                                             for r in tokens) for u in self.users},
+                    "valid_by_user": {
+                        u: sum(r.user == u and self._token_state(r) == "ok" for r in tokens) for u in self.users
+                    },
                 },
                 "certificates": copy.deepcopy(self.certificates),
                 "keys_generated": copy.deepcopy(self.keys_generated),
@@ -610,8 +648,7 @@ class DoubleState:
 
 def _redact(v: Any) -> Any:
     if isinstance(v, dict):
-        return {k: ("<redacted>" if SECRET_KEY_RE.search(str(k)) else _redact(x))
-                for k, x in v.items()}
+        return {k: ("<redacted>" if SECRET_KEY_RE.search(str(k)) else _redact(x)) for k, x in v.items()}
     if isinstance(v, list):
         return [_redact(x) for x in v]
     return v
@@ -639,8 +676,7 @@ async def _until_disconnect(request: Request) -> None:
             return
 
 
-async def _wait(state: DoubleState, request: Request, event: asyncio.Event,
-                timeout: float | None) -> bool:
+async def _wait(state: DoubleState, request: Request, event: asyncio.Event, timeout: float | None) -> bool:
     """Wait for ``event`` (True) or ``timeout`` (False); ClientGone if the client leaves."""
     loop = asyncio.get_running_loop()
     waiter = (loop, event)
@@ -650,8 +686,7 @@ async def _wait(state: DoubleState, request: Request, event: asyncio.Event,
     try:
         if state.closing:
             event.set()
-        done, _ = await asyncio.wait({ev_task, gone}, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({ev_task, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         state._waiters.discard(waiter)
         for t in (ev_task, gone):
@@ -682,8 +717,9 @@ class Call:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _json_object(call: Call, required: tuple[str, ...], optional: tuple[str, ...] = (),
-                 *, domain: bool = True) -> dict[str, Any]:
+def _json_object(
+    call: Call, required: tuple[str, ...], optional: tuple[str, ...] = (), *, domain: bool = True
+) -> dict[str, Any]:
     body = call.body
     if not isinstance(body, dict):
         raise Refusal(400, "request body must be a JSON object")
@@ -741,9 +777,16 @@ async def _two_factor(state: DoubleState, call: Call, kind: str, detail: dict[st
     cfg = state.config
     with state._lock:
         state._approval_seq += 1
-        a = Approval(id=f"ap-{state._approval_seq}", kind=kind, user=call.user,
-                     created=time.time(), channel=channel, detail=detail,
-                     loop=asyncio.get_running_loop(), event=asyncio.Event())
+        a = Approval(
+            id=f"ap-{state._approval_seq}",
+            kind=kind,
+            user=call.user,
+            created=time.time(),
+            channel=channel,
+            detail=detail,
+            loop=asyncio.get_running_loop(),
+            event=asyncio.Event(),
+        )
         state.approvals.append(a)
         if state.closing:
             state._settle(a, "cancelled")
@@ -759,8 +802,7 @@ async def _two_factor(state: DoubleState, call: Call, kind: str, detail: dict[st
     if not settled:
         auto = cfg.auto_approve_after
         with state._lock:
-            if auto is not None and (cfg.approval_timeout is None
-                                     or auto <= cfg.approval_timeout):
+            if auto is not None and (cfg.approval_timeout is None or auto <= cfg.approval_timeout):
                 state._settle(a, "approved" if cfg.auto_decision == "approve" else "denied")
             else:
                 state._settle(a, "timeout")
@@ -807,10 +849,12 @@ async def h_gen_key(state: DoubleState, call: Call) -> Response:
         raise Refusal(403, "hpc_user does not match the token's user")
     key = asyncssh.generate_private_key("ssh-ed25519", comment=f"{user}@api.hpc.sjtu.edu.cn")
     state.keys_generated.append({"user": user, "fingerprint": key.get_fingerprint()})
-    return JSONResponse({
-        "private_key": key.export_private_key("openssh").decode(),
-        "public_key": key.export_public_key("openssh").decode(),
-    })
+    return JSONResponse(
+        {
+            "private_key": key.export_private_key("openssh").decode(),
+            "public_key": key.export_public_key("openssh").decode(),
+        }
+    )
 
 
 async def h_sign_cert(state: DoubleState, call: Call) -> Response:
@@ -833,21 +877,28 @@ async def h_sign_cert(state: DoubleState, call: Call) -> Response:
         user_key = asyncssh.import_public_key(pub.strip())
     except (ValueError, asyncssh.KeyImportError):
         raise Refusal(400, "invalid public_key: not an OpenSSH public key") from None
-    await _two_factor(state, call, "sign_cert",
-                      {"principals": [user], "valid_time": vt,
-                       "fingerprint": user_key.get_fingerprint()})
+    await _two_factor(
+        state, call, "sign_cert", {"principals": [user], "valid_time": vt, "fingerprint": user_key.get_fingerprint()}
+    )
     now = int(time.time())
     with state._lock:
         state._serial += 1
         serial = state._serial
     key_id = f"{user}-{serial}"
     cert = state.ca_key.generate_user_certificate(
-        user_key, key_id, serial=serial, principals=[user],
-        valid_after=now - 60, valid_before=now + vt)
-    state.certificates.append({"serial": serial, "key_id": key_id, "user": user,
-                               "principals": [user], "valid_after": now - 60,
-                               "valid_before": now + vt,
-                               "fingerprint": user_key.get_fingerprint()})
+        user_key, key_id, serial=serial, principals=[user], valid_after=now - 60, valid_before=now + vt
+    )
+    state.certificates.append(
+        {
+            "serial": serial,
+            "key_id": key_id,
+            "user": user,
+            "principals": [user],
+            "valid_after": now - 60,
+            "valid_before": now + vt,
+            "fingerprint": user_key.get_fingerprint(),
+        }
+    )
     return PlainTextResponse(cert.export_certificate("openssh").decode())
 
 
@@ -912,14 +963,16 @@ async def h_quota(state: DoubleState, call: Call) -> Response:
     data = state.quotas.get((qt, name))
     if data is None:
         raise Refusal(404, f"no {qt} quota found for {name!r}")
-    return JSONResponse({
-        "quota_type": qt,
-        "name": name,
-        "domain": DOMAIN,
-        **copy.deepcopy(data),
-        "updated_at": datetime.now(CST).replace(microsecond=0).isoformat(),
-        "collector": {"host": "quota-agent-03", "version": "2.3.1", "cached": True},
-    })
+    return JSONResponse(
+        {
+            "quota_type": qt,
+            "name": name,
+            "domain": DOMAIN,
+            **copy.deepcopy(data),
+            "updated_at": datetime.now(CST).replace(microsecond=0).isoformat(),
+            "collector": {"host": "quota-agent-03", "version": "2.3.1", "cached": True},
+        }
+    )
 
 
 Handler = Callable[[DoubleState, Call], Awaitable[Response]]
@@ -934,15 +987,24 @@ def _api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         with state._lock:
             state._seq += 1
             entry: dict[str, Any] = {
-                "seq": state._seq, "time": time.time(), "method": request.method,
-                "path": request.url.path, "query": dict(request.query_params),
-                "headers": {"accept": headers.get("accept"),
-                            "content-type": headers.get("content-type"),
-                            "authorization": None if auth is None else (
-                                "Bearer <redacted>" if auth.lower().startswith("bearer ")
-                                else "<redacted>")},
-                "auth": None, "user": None, "body": None, "status": None,
-                "session_id": None, "disconnected": False,
+                "seq": state._seq,
+                "time": time.time(),
+                "method": request.method,
+                "path": request.url.path,
+                "query": dict(request.query_params),
+                "headers": {
+                    "accept": headers.get("accept"),
+                    "content-type": headers.get("content-type"),
+                    "authorization": None
+                    if auth is None
+                    else ("Bearer <redacted>" if auth.lower().startswith("bearer ") else "<redacted>"),
+                },
+                "auth": None,
+                "user": None,
+                "body": None,
+                "status": None,
+                "session_id": None,
+                "disconnected": False,
             }
             state.requests.append(entry)
         call = Call(request, entry)
@@ -998,8 +1060,7 @@ async def _control_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _control(fn: Callable[[DoubleState, Request], Awaitable[Any]]
-             ) -> Callable[[Request], Awaitable[Response]]:
+def _control(fn: Callable[[DoubleState, Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         state: DoubleState = request.app.state.double
         try:
@@ -1101,9 +1162,16 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _server(state: DoubleState, *, access_log: bool, log_level: str) -> uvicorn.Server:
-    config = uvicorn.Config(create_app(state), lifespan="off", access_log=access_log,
-                            log_level=log_level, timeout_graceful_shutdown=2,
-                            loop="asyncio", http="h11", ws="none")
+    config = uvicorn.Config(
+        create_app(state),
+        lifespan="off",
+        access_log=access_log,
+        log_level=log_level,
+        timeout_graceful_shutdown=2,
+        loop="asyncio",
+        http="h11",
+        ws="none",
+    )
     return uvicorn.Server(config)
 
 
@@ -1162,9 +1230,7 @@ def run_double(
 
 
 @contextlib.asynccontextmanager
-async def arun_double(
-    ca_key: str | Path | asyncssh.SSHKey, **kw: Any
-) -> AsyncIterator[tuple[str, DoubleState]]:
+async def arun_double(ca_key: str | Path | asyncssh.SSHKey, **kw: Any) -> AsyncIterator[tuple[str, DoubleState]]:
     """Async variant of ``run_double``: start/stop happen in a worker thread."""
     cm = run_double(ca_key, **kw)
     result = await asyncio.to_thread(cm.__enter__)
@@ -1181,8 +1247,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ca-key", required=True, help="OpenSSH private key of the user CA")
     p.add_argument("--users", help="JSON file of users, merged by name onto the built-ins")
     p.add_argument("--port-file", help="write the bound port here once listening")
-    p.add_argument("--auto-approve", type=float, metavar="SECONDS",
-                   help="approve two-factor requests automatically after SECONDS")
+    p.add_argument(
+        "--auto-approve", type=float, metavar="SECONDS", help="approve two-factor requests automatically after SECONDS"
+    )
     p.add_argument("--bearer-prefix", choices=("always", "never", "alternate"))
     p.add_argument("--error-format", choices=("text", "json"))
     p.add_argument("--token-ttl", type=float)
@@ -1190,10 +1257,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    cfg = {k: v for k, v in {"auto_approve_after": a.auto_approve,
-                             "bearer_prefix": a.bearer_prefix, "error_format": a.error_format,
-                             "token_ttl": a.token_ttl, "max_valid_time": a.max_valid_time,
-                             }.items() if v is not None}
+    cfg = {
+        k: v
+        for k, v in {
+            "auto_approve_after": a.auto_approve,
+            "bearer_prefix": a.bearer_prefix,
+            "error_format": a.error_format,
+            "token_ttl": a.token_ttl,
+            "max_valid_time": a.max_valid_time,
+        }.items()
+        if v is not None
+    }
     state = DoubleState(a.ca_key, a.users, **cfg)
     sock = _bind(a.host, a.port)
     port = sock.getsockname()[1]
