@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -33,6 +34,7 @@ __all__ = [
     "destructive",
     "elicit_consent",
     "mutating",
+    "offer_url",
     "read_only",
     "tool_errors",
 ]
@@ -95,6 +97,18 @@ def can_elicit(ctx: Context[Any, Any]) -> bool:
 def elicit_consent(ctx: Context[Any, Any], message: str) -> Elicit[Approve] | None:
     """Ask the person, where the client can; elsewhere the explicit confirm flag stands alone."""
     return Elicit(message, Approve) if can_elicit(ctx) else None
+
+
+async def offer_url(ctx: Context[Any, Any], message: str, url: str) -> bool:
+    """Point the person at a page out of band (URL elicitation), where the client supports it."""
+    caps = ctx.client_capabilities
+    if caps is None or caps.elicitation is None or caps.elicitation.url is None:
+        return False
+    try:
+        result = await ctx.elicit_url(message, url, elicitation_id=secrets.token_hex(8))
+    except Exception:  # an older or modern-era session without a back channel: the result carries the URL
+        return False
+    return result.action == "accept"
 
 
 def consent_declined(outcome: Consent) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._mcp import Context, lifespan_of
@@ -11,6 +11,7 @@ from .settings import Settings
 from .shell.approvals import Approvals
 from .shell.credentials import CredentialStore
 from .shell.hpc_api import HpcApi
+from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
 
 
@@ -22,6 +23,7 @@ class Services:
     ssh: SshPool
     api: HpcApi
     approvals: Approvals
+    pages: dict[str, PasswordPage] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -36,6 +38,8 @@ class Services:
         )
 
     async def aclose(self) -> None:
+        for page in self.pages.values():
+            page.close()
         await self.approvals.aclose()
         await self.ssh.aclose()
         await self.api.aclose()

@@ -91,8 +91,8 @@ async def test_refused_refresh_falls_back_to_a_new_token(
     async with stdio_server(args(url, workspace)) as c:
         await ok(c, "request_token", username="hpcrobot", password_file=str(password_file(tmp_path)))
         state.expire_tokens()
-        err, _, text = await call(c, "request_token")
-        assert err and "E_PASSWORD_NEEDED" in text and "password_file" in text
+        r = await ok(c, "request_token")
+        assert r["status"] == "waiting_for_password" and "password_file" in r["message"] and r["page_url"]
         r = await ok(c, "request_token", password_file=str(password_file(tmp_path)))
         assert r["status"] == "issued"
 
@@ -243,3 +243,59 @@ async def test_certificate_after_late_approval_logs_in(lab: dict[str, Any], work
             assert key.stat().st_uid == os.getuid()
             s = await ok(c, "run_slurm", command="sinfo", partition="cpu")
             assert s["host"] == "pilogin"
+
+
+async def submit_password(url: str, password: str) -> int:
+    import httpx2
+
+    async with httpx2.AsyncClient() as h:
+        page = await h.get(url)
+        assert page.status_code == 200 and 'type="password"' in page.text
+        r = await h.post(url, data={"password": password})
+        return r.status_code
+
+
+async def test_password_page_when_no_file(double: tuple[str, DoubleState], workspace: Path, tmp_path: Path) -> None:
+    url, _ = double
+    log = tmp_path / "server.log"
+    async with stdio_server(args(url, workspace, "--log-level", "DEBUG"), stderr_path=log) as c:
+        r = await ok(c, "request_token", username="hpcrobot")
+        assert r["status"] == "waiting_for_password"
+        page = r["page_url"]
+        assert page.startswith("http://127.0.0.1:") and "/p/" in page
+        import httpx2
+
+        async with httpx2.AsyncClient() as h:
+            assert (await h.get(page.rsplit("/", 1)[0] + "/wrong")).status_code == 404
+        assert await submit_password(page, PASSWORD) == 200
+        r = await ok(c, "request_token")
+        assert r["status"] == "issued"
+        async with httpx2.AsyncClient() as h:
+            try:
+                gone = (await h.get(page)).status_code
+            except httpx2.ConnectError:
+                gone = 0
+        assert gone in (0, 404, 410)
+        token = (workspace / "credentials/hpc_token").read_text().strip()
+    assert PASSWORD not in log.read_text() and token not in log.read_text()
+
+
+async def test_password_page_through_url_elicitation(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    from mcp.client.context import ClientRequestContext
+    from mcp.types import ElicitRequestParams, ElicitResult
+
+    url, _ = double
+    asked: list[str] = []
+
+    async def person(ctx: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        page = getattr(params, "url", None)
+        assert page, params
+        asked.append(page)
+        assert await submit_password(page, PASSWORD) == 200
+        return ElicitResult(action="accept")
+
+    async with stdio_server(args(url, workspace), mode="legacy", elicitation_callback=person) as c:
+        r = await ok(c, "request_token", username="hpcrobot")
+    assert asked and r["status"] == "issued"

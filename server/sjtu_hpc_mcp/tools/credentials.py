@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .._mcp import Context, MCPServer, mutating, read_only, tool_errors
+from .._mcp import Context, MCPServer, mutating, offer_url, read_only, tool_errors
 from ..core.account import check_username
 from ..core.certs import parse_certificate
 from ..core.credentials import CredentialStatus, FileSeen, assess
@@ -24,9 +24,11 @@ from ..shell.credentials import (
     delete_password_file,
     read_password_file,
 )
+from ..shell.password_page import PasswordPage
 
 log = logging.getLogger(__name__)
 CERT_TASK = "certificate"
+LOGIN_PAGE = "login"
 MIN_VALID, MAX_VALID = 300, 7 * 24 * 3600
 
 
@@ -102,22 +104,23 @@ async def fresh_token(svc: Services) -> str:
 
 
 class TokenResult(BaseModel):
-    status: Literal["refreshed", "issued"]
+    status: Literal["refreshed", "issued", "waiting_for_password"]
     user: str | None
     token_file: str
+    page_url: str | None = Field(None, description="One-time local page where the person types the password.")
     password_file_deleted: bool | None = None
     message: str
 
 
 async def _request_token(
-    svc: Services, username: str | None, password_file: str | None, force_new: bool
+    svc: Services, ctx: Context[Any, Any], username: str | None, password_file: str | None, force_new: bool
 ) -> TokenResult:
     password: str | None = None
     pw_path: Path | None = None
     if password_file is not None:
         password, pw_path = read_password_file(password_file, svc.store.folder)
     try:
-        result = await _token_flow(svc, known_user(svc, username), password, force_new)
+        result = await _token_flow(svc, ctx, known_user(svc, username), password, force_new)
     finally:
         password = None
         deleted = delete_password_file(pw_path) if pw_path is not None else None
@@ -129,7 +132,9 @@ async def _request_token(
     return result
 
 
-async def _token_flow(svc: Services, user: str | None, password: str | None, force_new: bool) -> TokenResult:
+async def _token_flow(
+    svc: Services, ctx: Context[Any, Any], user: str | None, password: str | None, force_new: bool
+) -> TokenResult:
     token = svc.store.token()
     if token is not None and not force_new:
         try:
@@ -145,19 +150,41 @@ async def _token_flow(svc: Services, user: str | None, password: str | None, for
                 token_file=str(path),
                 message="The token was refreshed; the old one is no longer valid.",
             )
+    if user is None and LOGIN_PAGE in svc.pages:
+        user = svc.pages[LOGIN_PAGE].user
     if user is None:
         raise HpcError("E_NO_USER", "A new token needs the HPC username.", "Call request_token with username.")
     if password is None:
-        raise HpcError(
-            "E_PASSWORD_NEEDED",
-            "A new token needs the password" + (" (the stored token was refused)." if token else "."),
-            "Ask the person to upload a text file holding only the password and pass its path as password_file; "
-            "never ask them to type the password into the chat.",
-        )
+        password = await _password_from_page(svc, ctx, user)
+        if password is None:
+            page = svc.pages[LOGIN_PAGE]
+            return TokenResult(
+                status="waiting_for_password",
+                user=user,
+                token_file=str(svc.store.path(TOKEN)),
+                page_url=page.url,
+                message="A new token needs the password"
+                + (" (the stored token was refused)" if token else "")
+                + f". Ask the person to open {page.url} on this computer and type it there (or to upload a "
+                "file holding only the password and pass password_file); then call request_token again. "
+                "Never ask for the password in the chat.",
+            )
     new = await svc.api.new_token(user, password)
     path = svc.store.write_token(new)
     svc.store.write_user(user)
     return TokenResult(status="issued", user=user, token_file=str(path), message="A new token was stored.")
+
+
+async def _password_from_page(svc: Services, ctx: Context[Any, Any], user: str) -> str | None:
+    page = svc.pages.get(LOGIN_PAGE)
+    if page is None or page.expired:
+        page = svc.pages[LOGIN_PAGE] = PasswordPage("Type your HPC password to get a new API token.", user)
+        await page.open()
+        await offer_url(ctx, "Type your SJTU HPC password on this local page (the assistant never sees it).", page.url)
+    password = await page.wait(svc.settings.approval_wait)
+    if password is not None:
+        svc.pages.pop(LOGIN_PAGE, None)
+    return password
 
 
 # -- request_certificate ---------------------------------------------------------------------
@@ -258,11 +285,12 @@ def register(mcp: MCPServer[Services]) -> None:
         ] = None,
         force_new: Annotated[bool, Field(description="Skip refreshing; log in with the password.")] = False,
     ) -> TokenResult:
-        """Refresh the stored API token, or get a new one with the password from an uploaded file.
+        """Refresh the stored API token, or get a new one with the password.
 
-        Never pass a password in any other way.
+        The password comes from an uploaded file (password_file) or a one-time local page the person
+        opens (page_url in the result); never from the chat.
         """
-        return await _request_token(services(ctx), username, password_file, force_new)
+        return await _request_token(services(ctx), ctx, username, password_file, force_new)
 
     @mcp.tool(annotations=mutating("Get an SSH certificate"))
     @tool_errors
