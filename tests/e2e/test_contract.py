@@ -1,0 +1,156 @@
+"""The tool surface: annotations, short descriptions, schemas; stdio and HTTP; a real client (inspector)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp.client import Client
+
+from conftest import stdio_server
+from sjtu_hpc_mcp.app import build_server
+from sjtu_hpc_mcp.settings import Settings
+
+pytestmark = pytest.mark.anyio
+TOOLS = {
+    "credential_status",
+    "request_token",
+    "request_certificate",
+    "get_user",
+    "query_quota",
+    "update_user",
+    "run_slurm",
+}
+FORBIDDEN_INPUTS = {
+    "host",
+    "hostname",
+    "address",
+    "node",
+    "port",
+    "command_line",
+    "shell",
+    "cmd",
+    "password",
+    "token",
+    "api_url",
+}
+
+
+async def test_every_tool_is_annotated_described_and_typed(tmp_path: Path) -> None:
+    server = build_server(Settings(workspace=tmp_path))
+    async with Client(server) as c:
+        tools = (await c.list_tools()).tools
+    assert {t.name for t in tools} >= TOOLS
+    for t in tools:
+        a = t.annotations
+        assert a is not None and a.title, t.name
+        for hint in (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint):
+            assert hint is not None, t.name
+        assert t.description and len(t.description) < 400, t.name
+        assert t.output_schema is not None, t.name
+        props = set(t.input_schema.get("properties", {}))
+        assert not props & FORBIDDEN_INPUTS, (t.name, props & FORBIDDEN_INPUTS)
+    by_name = {t.name: t for t in tools}
+    assert by_name["credential_status"].annotations.read_only_hint  # type: ignore[union-attr]
+    assert by_name["update_user"].annotations.destructive_hint  # type: ignore[union-attr]
+    assert by_name["run_slurm"].annotations.destructive_hint  # type: ignore[union-attr]
+
+
+async def test_stdout_carries_only_the_protocol(tmp_path: Path) -> None:
+    """A full session over stdio: any stray print would break the client's parsing."""
+    async with stdio_server(["--workspace", str(tmp_path), "--log-level", "DEBUG"]) as c:
+        assert len((await c.list_tools()).tools) >= len(TOOLS)
+        r = await c.call_tool("run_slurm", {"command": "sinfo"})
+        assert r.is_error and "E_GROUP_NEEDED" in r.content[0].text  # type: ignore[union-attr]
+        r = await c.call_tool("run_slurm", {"command": "rm -rf /"})
+        assert r.is_error
+        assert not (await c.call_tool("credential_status", {})).is_error
+
+
+def test_bad_flags_fail_cleanly() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "sjtu_hpc_mcp", "--host-map", "evil.example=1.2.3.4:22"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2 and "not an entry node" in r.stderr and r.stdout == ""
+    h = subprocess.run([sys.executable, "-m", "sjtu_hpc_mcp", "--help"], capture_output=True, text=True, timeout=30)
+    for flag in ("--workspace", "--api-url", "--known-hosts", "--host-map", "--transport", "SJTU_HPC_WORKSPACE"):
+        assert flag in h.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_streamable_http(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sjtu_hpc_mcp",
+            "--workspace",
+            str(tmp_path),
+            "--transport",
+            "http",
+            "--http-port",
+            str(port),
+        ],
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as c:
+            assert {t.name for t in (await c.list_tools()).tools} >= TOOLS
+            r = await c.call_tool("credential_status", {})
+            assert not r.is_error and r.structured_content and "next_step" in r.structured_content
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.lab
+def test_inspector_cli_strict_tools_list(tmp_path: Path) -> None:
+    """A real client: the MCP inspector's CLI lists the tools with --strict schema checks."""
+    npx = shutil.which("npx")
+    assert npx, "npx (Node.js) is needed for this test"
+    script = shutil.which("sjtu-hpc-mcp") or str(Path(sys.executable).with_name("sjtu-hpc-mcp"))
+    env = {**os.environ, "HOME": str(tmp_path)}
+    r = subprocess.run(
+        [
+            npx,
+            "-y",
+            "@modelcontextprotocol/inspector@2.12.0",
+            "--cli",
+            script,
+            "--workspace",
+            str(tmp_path),
+            "--method",
+            "tools/list",
+            "--strict",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    for name in TOOLS:
+        assert name in r.stdout
