@@ -146,3 +146,34 @@ async def test_sftp_put(pool: SshPool, lab: dict[str, Any]) -> None:
     assert r.stdout == "hello\n"
     r = await pool.run("pilogin.hpc.sjtu.edu.cn", ["stat", "-c", "%a %U", path], idempotent=True)
     assert r.stdout.split() == ["600", lab["user"]]
+
+
+def kill_node(lab: dict[str, Any], hostname: str) -> int:
+    """Kill every process of one entry node (its sshd and sessions), as a crash or reboot would."""
+    import os
+    import signal
+
+    wanted = set((Path(lab["lab_dir"]) / "run" / f"sshd-{hostname}.ns").read_text().split())
+    killed = 0
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            if os.readlink(p / "ns/mnt") in wanted:
+                os.kill(int(p.name), signal.SIGKILL)
+                killed += 1
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return killed
+
+
+async def test_next_call_succeeds_after_the_node_restarts(pool: SshPool, lab: dict[str, Any]) -> None:
+    import subprocess
+
+    node = "sydata.hpc.sjtu.edu.cn"
+    assert (await pool.run(node, ["hostname"], idempotent=True)).stdout.strip() == "sydata"
+    assert kill_node(lab, "sydata") > 0
+    lab_up = Path(__file__).resolve().parents[1] / "lab" / "up"
+    subprocess.run([str(lab_up)], check=True, capture_output=True, timeout=180)
+    r = await pool.run(node, ["hostname"], idempotent=True)
+    assert r.stdout.strip() == "sydata"
