@@ -168,3 +168,30 @@ async def test_hostile_values_are_refused_or_inert(client: Client, value: str) -
         r = await client.call_tool("run_slurm", args)
         assert r.is_error, (args, r.content)
     assert not Path("/tmp/pwned").exists()
+
+
+async def test_scancel_asks_the_person_where_the_client_can(lab: dict[str, Any], workspace: Path) -> None:
+    from mcp.client.context import ClientRequestContext
+    from mcp.types import ElicitRequestParams, ElicitResult
+
+    answers = ["decline", "accept"]
+    asked: list[str] = []
+
+    async def person(ctx: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        action = answers.pop(0)
+        return ElicitResult(action=action, content={"approve": True} if action == "accept" else None)  # type: ignore[arg-type]
+
+    install_credentials(workspace, *make_user_cert(asyncssh.read_private_key(lab["ca_key"])))
+    async with stdio_server(server_args(lab, workspace), mode="legacy", elicitation_callback=person) as c:
+        sub = await call(
+            c, command="sbatch", partition="cpu", script="#!/bin/bash\nsleep 300\n", options={"time": "10"}
+        )
+        job_id = sub["submission"]["job_id"]
+        declined = await call(c, command="scancel", partition="cpu", job_ids=[job_id], confirm=True)
+        assert declined["cancelled"] is False and "declined" in declined["summary"]
+        q = await call(c, command="squeue", node_group="pi", job_ids=[job_id])
+        assert q["table"]["rows"], "the job must still be there"
+        done = await call(c, command="scancel", partition="cpu", job_ids=[job_id], confirm=True)
+        assert done["cancelled"] is True
+    assert len(asked) == 2 and job_id in asked[0]
