@@ -12,6 +12,7 @@ from sjtu_hpc_mcp.core.policy import (
     job_route,
     needs_confirmation,
     refuse_cold_reads,
+    time_limit_warnings,
 )
 
 P = load_platform()
@@ -127,3 +128,11 @@ def test_options_are_checked_too() -> None:
 )
 def test_consent_table(act: str, needed: bool) -> None:
     assert needs_confirmation(act) is needed
+
+
+def test_time_limits_are_hints() -> None:
+    assert time_limit_warnings(P, "debug", 20 * 60) == []
+    (w,) = time_limit_warnings(P, "debug", 30 * 60)
+    assert "20 minutes" in w
+    assert time_limit_warnings(P, "cpu", None) == []
+    assert time_limit_warnings(P, "huge", 3 * 86400)

@@ -97,5 +97,13 @@ def refuse_cold_reads(platform: Platform, *texts: str | None) -> None:
         )
 
 
+def time_limit_warnings(platform: Platform, partition: str, seconds: int | None) -> list[str]:
+    """The docs' partition limits are hints, not rules: say so instead of refusing."""
+    limit = platform.max_minutes_of(partition)
+    if seconds is not None and seconds > limit * 60:
+        return [f"{partition} allows at most {limit} minutes per the platform docs; Slurm may reject or shorten this."]
+    return []
+
+
 def needs_confirmation(act: str) -> bool:
     return act in DESTRUCTIVE_ACTS

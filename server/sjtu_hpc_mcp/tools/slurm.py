@@ -22,8 +22,9 @@ from .._mcp import (
 )
 from ..core import slurm as s
 from ..core.errors import HpcError
-from ..core.policy import Route, check_partitions_in_group, job_route, refuse_cold_reads
+from ..core.policy import Route, check_partitions_in_group, job_route, refuse_cold_reads, time_limit_warnings
 from ..core.results import Table, compact, table, table_text
+from ..core.slurm.units import duration_seconds
 from ..services import Services, services
 from ..shell.ssh import RunResult
 
@@ -242,7 +243,7 @@ async def _sbatch(
     if len(script.encode()) > MAX_SCRIPT_BYTES:
         raise HpcError("E_ARG", "The script is larger than 256 KiB.", "Put the work in files; keep the script short.")
     refuse_cold_reads(svc.platform, script, o.output, o.error, o.workdir)
-    warnings: list[str] = []
+    warnings = time_limit_warnings(svc.platform, partition, None if o.time is None else duration_seconds(o.time))
     if not script.startswith("#!"):
         script = "#!/bin/bash\n" + script
         warnings.append("The script had no #! line; #!/bin/bash was added.")
