@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -20,13 +26,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for noisy in ("asyncssh", "httpx2", "httpcore2", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from .app import build_server
-
-    server = build_server(settings)
     if settings.transport == "http":
-        server.run("streamable-http", host=settings.http_host, port=settings.http_port)
+        from .app import build_server
+
+        build_server(settings).run("streamable-http", host=settings.http_host, port=settings.http_port)
     else:
-        server.run()
+        asyncio.run(_serve_stdio(settings))
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    """Start connecting to the last-used entry node while the MCP SDK is imported (most of start-up)."""
+    from .services import Services
+
+    svc = Services.create(settings)
+    warm = asyncio.create_task(svc.ssh.prewarm(svc.platform.entry_node("job", "pi"))) if settings.prewarm else None
+    app = await asyncio.to_thread(importlib.import_module, "sjtu_hpc_mcp.app")
+    try:
+        await app.build_server(settings, svc).run_stdio_async()
+    finally:
+        if warm is not None:
+            warm.cancel()
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(settings: Settings) -> MCPServer[Services]:
+def build_server(settings: Settings, prepared: Services | None = None) -> MCPServer[Services]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[Services]) -> AsyncIterator[Services]:
-        svc = Services.create(settings)
+        svc = prepared or Services.create(settings)
         try:
             yield svc
         finally:

@@ -1,11 +1,14 @@
-"""The shell objects one server process owns, built once in the lifespan and shared by every tool."""
+"""The shell objects one server process owns, shared by every tool.
+
+Importing this module does not import the MCP SDK, so the server can start opening an SSH
+connection while the SDK (most of the start-up time) is still being imported.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._mcp import Context, lifespan_of
 from .core.platform import Platform, load_platform
 from .settings import Settings
 from .shell.approvals import Approvals
@@ -13,6 +16,9 @@ from .shell.credentials import CredentialStore
 from .shell.hpc_api import HpcApi
 from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
+
+if TYPE_CHECKING:
+    from ._mcp import Context
 
 
 @dataclass
@@ -46,6 +52,6 @@ class Services:
 
 
 def services(ctx: Context[Any, Any]) -> Services:
-    found = lifespan_of(ctx)
+    found = ctx.request_context.lifespan_context
     assert isinstance(found, Services)
     return found

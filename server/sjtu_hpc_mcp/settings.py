@@ -37,7 +37,8 @@ class Settings(BaseModel):
     api_timeout: float = 30.0
     approval_wait: float = 45.0
     approval_timeout: float = 900.0
-    max_channels: int = 8
+    max_channels: int = 6
+    prewarm: bool = True
     max_rows: int = 100
     transport: Literal["stdio", "http"] = "stdio"
     http_host: str = "127.0.0.1"
@@ -52,6 +53,10 @@ class Settings(BaseModel):
     @property
     def credentials_dir(self) -> Path:
         return self.workspace / "credentials"
+
+    @property
+    def known_nodes(self) -> tuple[str, ...]:
+        return load_platform().entry_nodes
 
     def address_of(self, node: str) -> Address:
         """Where to reach an entry node: its real name on port 22 unless the test map says otherwise."""
@@ -97,7 +102,8 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
         "--approval-timeout",
         "seconds to keep waiting for a two-factor decision (default 900)",
     ),
-    ("max_channels", "--max-channels", "concurrent SSH channels per entry node (default 8; sshd allows 10)"),
+    ("max_channels", "--max-channels", "concurrent SSH channels per entry node (default 6; sshd allows 10)"),
+    ("prewarm", "--prewarm", "true (default) or false: connect to the last-used entry node at start-up"),
     ("max_rows", "--max-rows", "rows in a list result before it is truncated (default 100)"),
     ("transport", "--transport", "stdio (default) or http (streamable HTTP on /mcp)"),
     ("http_host", "--http-host", "address for --transport http (default 127.0.0.1)"),

@@ -26,6 +26,7 @@ from .credentials import CERTIFICATE, KEY, CredentialStore
 
 log = logging.getLogger(__name__)
 
+LAST_NODE = "last_entry_node"  # not secret: which node to connect to early next time
 _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError, EOFError)
 
 
@@ -183,6 +184,8 @@ class SshPool:
                 conn = await self._connect(node)
                 cur = n.current = _Conn(conn, stamp, hostname=await _hostname(conn))
                 log.info("connected to %s (%s)", node, cur.hostname)
+                if node != (self.store.read_text(LAST_NODE) or "").strip():
+                    self.store.write(LAST_NODE, node + "\n", secret=False)
             cur.users += 1
             return cur
 
@@ -219,9 +222,8 @@ class SshPool:
             for attempt in range(attempts):
                 c = await self._acquire(node)
                 try:
-                    proc = await c.conn.run(
-                        command, check=False, timeout=limit_s or self.settings.command_timeout, input=stdin
-                    )
+                    process = await _open_process(c.conn, command, stdin)
+                    proc = await process.wait(check=False, timeout=limit_s or self.settings.command_timeout)
                 except asyncssh.TimeoutError:
                     raise HpcError(
                         "E_TIMEOUT",
@@ -280,9 +282,39 @@ class SshPool:
             finally:
                 c.release()
 
+    async def prewarm(self, default_node: str) -> None:
+        """Open the connection to the last-used entry node ahead of the first call, if credentials allow."""
+        node = (self.store.read_text(LAST_NODE) or "").strip() or default_node
+        if node not in self.settings.known_nodes:
+            node = default_node
+        try:
+            self._client_key()
+            c = await self._acquire(node)
+            c.release()
+        except (HpcError, OSError) as exc:
+            log.debug("no early connection to %s: %s", node, exc)
+
     async def aclose(self) -> None:
         for n in self._nodes.values():
             self._retire(n)
+
+
+# sshd frees a session slot a moment after the client sees the channel close, so a full
+# MaxSessions may refuse an open briefly. Nothing ran: retrying on the same connection is safe.
+_OPEN_BACKOFF_S = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+
+
+async def _open_process(
+    conn: asyncssh.SSHClientConnection, command: str, stdin: str | None
+) -> asyncssh.SSHClientProcess[str]:
+    for delay in (*_OPEN_BACKOFF_S, None):
+        try:
+            return await conn.create_process(command, input=stdin)
+        except asyncssh.ChannelOpenError:
+            if delay is None or conn.is_closed():
+                raise
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 async def _hostname(conn: asyncssh.SSHClientConnection) -> str:
