@@ -299,3 +299,23 @@ async def test_password_page_through_url_elicitation(
     async with stdio_server(args(url, workspace), mode="legacy", elicitation_callback=person) as c:
         r = await ok(c, "request_token", username="hpcrobot")
     assert asked and r["status"] == "issued"
+
+
+async def test_update_password_through_the_page(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    url, state = double
+    new_password = "brand-new-password-42"
+    log = tmp_path / "server.log"
+    async with stdio_server(args(url, workspace), stderr_path=log) as c:
+        await login(c, tmp_path)
+        r = await ok(c, "update_user", password_page=True, confirm=True)
+        assert r["status"] == "waiting_for_password" and r["page_url"]
+        assert not state.pending()
+        assert await submit_password(r["page_url"], new_password) == 200
+        approve_later(state, 0.2)
+        r = await ok(c, "update_user", password_page=True, confirm=True)
+        assert r["status"] == "updated" and r["changes"] == {"password": "changed"}
+        seen = str(r)
+    assert state.snapshot()["users"]["hpcrobot"]["password_changed"] == 1
+    assert new_password not in seen + log.read_text()

@@ -22,9 +22,10 @@ from ..core.account import QuotaLine, account_of, homes, quota_lines, without_se
 from ..core.errors import HpcError
 from ..services import Services, services
 from ..shell.credentials import delete_password_file, read_password_file
-from .credentials import fresh_token, known_user, require_token, require_user
+from .credentials import fresh_token, known_user, password_via_page, require_token, require_user
 
 UPDATE_TASK = "update_user"
+NEW_PASSWORD_PAGE = "new_password"  # noqa: S105 (a page name)
 Group = Literal["pi", "kp", "sy"]
 
 
@@ -79,10 +80,11 @@ class QuotaResult(BaseModel):
 
 
 class UpdateResult(BaseModel):
-    status: Literal["preview", "updated", "waiting_for_approval", "denied", "declined"]
+    status: Literal["preview", "updated", "waiting_for_password", "waiting_for_approval", "denied", "declined"]
     changes: dict[str, str]
     message: str
     waited_s: int | None = None
+    page_url: str | None = None
 
 
 async def _consent_for_update(
@@ -92,14 +94,12 @@ async def _consent_for_update(
     jaccount: str | None = None,
     contact: str | None = None,
     password_file: str | None = None,
+    password_page: bool = False,
 ) -> Any:
     if not confirm:
         return None
-    what = ", ".join(
-        k
-        for k, v in (("email", email), ("jAccount", jaccount), ("contact method", contact), ("password", password_file))
-        if v
-    )
+    fields = (("email", email), ("jAccount", jaccount), ("contact method", contact), ("password", password_file))
+    what = ", ".join(k for k, v in fields if v) or ("password" if password_page else "settings")
     return elicit_consent(ctx, f"Change the HPC account's {what}? You will also approve it in 交我办 or by email.")
 
 
@@ -162,6 +162,9 @@ def register(mcp: MCPServer[Services]) -> None:
             str | None,
             Field(description="Absolute path of an uploaded file holding only the new password; deleted after use."),
         ] = None,
+        password_page: Annotated[
+            bool, Field(description="The person types the new password on a one-time local page instead.")
+        ] = False,
         confirm: Annotated[bool, Field(description="true only after the person agreed to the change.")] = False,
         approval: Annotated[Consent, Resolve(_consent_for_update)] = None,
     ) -> UpdateResult:
@@ -169,53 +172,84 @@ def register(mcp: MCPServer[Services]) -> None:
 
         Without confirm it only shows what would change.
         """
-        svc = services(ctx)
-        pending = svc.approvals.get(UPDATE_TASK)
-        if pending is None:
-            changes = {k: v for k, v in (("email", email), ("jAccount", jaccount), ("contact", contact)) if v}
-            shown = dict(changes)
-            if password_file:
-                shown["password"] = "(new password from the uploaded file)"  # noqa: S105 (a description)
-            if not shown:
-                raise HpcError("E_ARG", "Nothing to change.", "Give email, jaccount, contact or password_file.")
-            if not confirm:
-                if password_file:
-                    read_password_file(password_file, svc.store.folder)  # check it now; keep it for the real call
-                return UpdateResult(
-                    status="preview",
-                    changes=shown,
-                    message="Nothing changed. Show the person "
-                    "these changes; if they agree, call again with confirm=true.",
-                )
-            if consent_declined(approval):
-                return UpdateResult(status="declined", changes=shown, message="The person declined; nothing changed.")
-            if password_file:
-                password, path = read_password_file(password_file, svc.store.folder)
-                delete_password_file(path)
-                changes["password"] = password
-            token = await fresh_token(svc)
-            user = require_user(svc)
-            pending = svc.approvals.start(
-                UPDATE_TASK, svc.api.update_user(token, user, changes), detail=", ".join(shown)
+        changes = {k: v for k, v in (("email", email), ("jAccount", jaccount), ("contact", contact)) if v}
+        return await _update(services(ctx), ctx, changes, password_file, password_page, confirm, approval)
+
+
+NEW_PASSWORD_SHOWN = "(new password, typed by the person)"  # noqa: S105 (a description)
+
+
+async def _update(
+    svc: Services,
+    ctx: Context[Any, Any],
+    changes: dict[str, str],
+    password_file: str | None,
+    password_page: bool,
+    confirm: bool,
+    approval: Consent,
+) -> UpdateResult:
+    pending = svc.approvals.get(UPDATE_TASK)
+    if pending is None:
+        shown = dict(changes)
+        if password_file or password_page:
+            shown["password"] = NEW_PASSWORD_SHOWN
+        if not shown:
+            raise HpcError(
+                "E_ARG", "Nothing to change.", "Give email, jaccount, contact, password_file or password_page."
             )
-
-        async def progress(done: float, message: str) -> None:
-            await ctx.report_progress(done, None, message)
-
-        shown_keys = {k: "changed" for k in pending.detail.split(", ") if k}
-        finished = await svc.approvals.wait(UPDATE_TASK, svc.settings.approval_wait, progress)
-        if finished is None:
+        if password_file and password_page:
+            raise HpcError(
+                "E_ARG", "Two sources for the new password.", "Give password_file or password_page, not both."
+            )
+        if not confirm:
+            if password_file:
+                read_password_file(password_file, svc.store.folder)  # check it now; keep it for the real call
             return UpdateResult(
-                status="waiting_for_approval",
-                changes=shown_keys,
-                waited_s=pending.waited_s,
-                message="Ask the person to approve the change in 交我办 or by the email link; then "
-                "call update_user again to pick up the result.",
+                status="preview",
+                changes=shown,
+                message="Nothing changed. Show the person these changes; if they agree, call again with confirm=true.",
             )
-        try:
-            svc.approvals.take(UPDATE_TASK)
-        except HpcError as exc:
-            if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
-                return UpdateResult(status="denied", changes=shown_keys, message=f"{exc.message} Nothing changed.")
-            raise
-        return UpdateResult(status="updated", changes=shown_keys, message="The account was updated.")
+        if consent_declined(approval):
+            return UpdateResult(status="declined", changes=shown, message="The person declined; nothing changed.")
+        user = require_user(svc)
+        if password_file:
+            password, path = read_password_file(password_file, svc.store.folder)
+            delete_password_file(path)
+            changes["password"] = password
+        elif password_page:
+            typed = await password_via_page(
+                svc, ctx, "new_password", "Type the NEW password for your HPC account.", user
+            )
+            if typed is None:
+                url = svc.pages[NEW_PASSWORD_PAGE].url
+                return UpdateResult(
+                    status="waiting_for_password",
+                    changes=shown,
+                    page_url=url,
+                    message=f"Ask the person to open {url} on this computer and type the new password; "
+                    "then call update_user again with the same arguments.",
+                )
+            changes["password"] = typed
+        token = await fresh_token(svc)
+        pending = svc.approvals.start(UPDATE_TASK, svc.api.update_user(token, user, changes), detail=", ".join(shown))
+
+    async def progress(done: float, message: str) -> None:
+        await ctx.report_progress(done, None, message)
+
+    shown_keys = {k: "changed" for k in pending.detail.split(", ") if k}
+    finished = await svc.approvals.wait(UPDATE_TASK, svc.settings.approval_wait, progress)
+    if finished is None:
+        return UpdateResult(
+            status="waiting_for_approval",
+            changes=shown_keys,
+            waited_s=pending.waited_s,
+            message="Ask the person to approve the change in 交我办 or by the email link; then "
+            "call update_user again to pick up the result.",
+        )
+    try:
+        svc.approvals.take(UPDATE_TASK)
+    except HpcError as exc:
+        if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
+            return UpdateResult(status="denied", changes=shown_keys, message=f"{exc.message} Nothing changed.")
+        raise
+    return UpdateResult(status="updated", changes=shown_keys, message="The account was updated.")

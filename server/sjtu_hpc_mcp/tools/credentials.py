@@ -175,16 +175,24 @@ async def _token_flow(
     return TokenResult(status="issued", user=user, token_file=str(path), message="A new token was stored.")
 
 
-async def _password_from_page(svc: Services, ctx: Context[Any, Any], user: str) -> str | None:
-    page = svc.pages.get(LOGIN_PAGE)
+async def password_via_page(svc: Services, ctx: Context[Any, Any], key: str, purpose: str, user: str) -> str | None:
+    """The password typed into a one-time local page, or None while the person has not sent it yet.
+
+    The page stays open between calls (svc.pages[key]); the next call picks the password up.
+    """
+    page = svc.pages.get(key)
     if page is None or page.expired:
-        page = svc.pages[LOGIN_PAGE] = PasswordPage("Type your HPC password to get a new API token.", user)
+        page = svc.pages[key] = PasswordPage(purpose, user)
         await page.open()
-        await offer_url(ctx, "Type your SJTU HPC password on this local page (the assistant never sees it).", page.url)
+        await offer_url(ctx, f"{purpose} Use this local page; the assistant never sees it.", page.url)
     password = await page.wait(svc.settings.approval_wait)
     if password is not None:
-        svc.pages.pop(LOGIN_PAGE, None)
+        svc.pages.pop(key, None)
     return password
+
+
+async def _password_from_page(svc: Services, ctx: Context[Any, Any], user: str) -> str | None:
+    return await password_via_page(svc, ctx, LOGIN_PAGE, "Type your HPC password to get a new API token.", user)
 
 
 # -- request_certificate ---------------------------------------------------------------------
