@@ -33,6 +33,7 @@ __all__ = [
     "consent_declined",
     "destructive",
     "elicit_consent",
+    "lean",
     "mutating",
     "offer_url",
     "read_only",
@@ -72,6 +73,18 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             raise ToolError(str(exc)) from None
 
     return wrapper
+
+
+def lean(model: BaseModel, text: str | None = None) -> CallToolResult:
+    """One compact copy in the text part (not the SDK's indented JSON), the model as structured content."""
+    body = text if text is not None else model.model_dump_json(exclude_none=True)
+    fields = type(model).model_fields
+    data = {
+        k: v
+        for k, v in model.model_dump(mode="json").items()
+        if v is not None or (k in fields and fields[k].is_required())
+    }
+    return CallToolResult(content=[TextContent(type="text", text=body)], structured_content=data)
 
 
 def lifespan_of(ctx: Context[Any, Any]) -> Any:

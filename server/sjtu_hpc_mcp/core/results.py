@@ -7,7 +7,7 @@ is the same table as tab-separated lines, so a client that shows only text loses
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -47,8 +47,3 @@ def table_text(t: Table) -> str:
             f"… {t.total - len(t.rows)} more rows not shown (total {t.total}); narrow the filter or raise limit"
         )
     return "\n".join(lines)
-
-
-def compact(model: BaseModel) -> dict[str, Any]:
-    """Structured content without the empty optional sections (nested models stay whole)."""
-    return {k: v for k, v in model.model_dump(mode="json").items() if v is not None}

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from .._mcp import (
+    CallToolResult,
     Consent,
     Context,
     MCPServer,
@@ -15,6 +16,7 @@ from .._mcp import (
     consent_declined,
     destructive,
     elicit_consent,
+    lean,
     read_only,
     tool_errors,
 )
@@ -109,9 +111,9 @@ def register(mcp: MCPServer[Services]) -> None:
     async def get_user(
         ctx: Context[Any, Any],
         node_group: Annotated[Group | None, Field(description="Resolve the home for this node group.")] = None,
-    ) -> UserInfo:
+    ) -> Annotated[CallToolResult, UserInfo]:
         """The person's HPC account: uid/gid, home (%H resolved), account name, bound email/jAccount, contact."""
-        return await fetch_user(services(ctx), node_group)
+        return lean(await fetch_user(services(ctx), node_group))
 
     @mcp.tool(annotations=read_only("Storage quota"))
     @tool_errors
@@ -125,7 +127,7 @@ def register(mcp: MCPServer[Services]) -> None:
                 description="Account (acct-…) or user name; default: the person's own.",
             ),
         ] = None,
-    ) -> QuotaResult:
+    ) -> Annotated[CallToolResult, QuotaResult]:
         """Storage quota of the person's account and/or user, in units a person reads at a glance."""
         svc = services(ctx)
         if name is not None and quota_type == "both":
@@ -147,7 +149,8 @@ def register(mcp: MCPServer[Services]) -> None:
             f"{q.quota_type} {q.name} {q.filesystem}: {q.used} of {q.limit}" + (f" ({q.percent}%)" if q.percent else "")
             for q in lines
         )
-        return QuotaResult(lines=lines, raw=list(answers), message=summary or "No quota figures in the answer.")
+        result = QuotaResult(lines=lines, raw=list(answers), message=summary or "No quota figures in the answer.")
+        return lean(result, text=result.message)
 
     @mcp.tool(annotations=destructive("Update the account"))
     @tool_errors
@@ -167,13 +170,13 @@ def register(mcp: MCPServer[Services]) -> None:
         ] = False,
         confirm: Annotated[bool, Field(description="true only after the person agreed to the change.")] = False,
         approval: Annotated[Consent, Resolve(_consent_for_update)] = None,
-    ) -> UpdateResult:
+    ) -> Annotated[CallToolResult, UpdateResult]:
         """Change the password, email, jAccount or preferred contact; needs confirm=true and two-factor approval.
 
         Without confirm it only shows what would change.
         """
         changes = {k: v for k, v in (("email", email), ("jAccount", jaccount), ("contact", contact)) if v}
-        return await _update(services(ctx), ctx, changes, password_file, password_page, confirm, approval)
+        return lean(await _update(services(ctx), ctx, changes, password_file, password_page, confirm, approval))
 
 
 NEW_PASSWORD_SHOWN = "(new password, typed by the person)"  # noqa: S105 (a description)

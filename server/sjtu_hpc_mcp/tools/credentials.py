@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .._mcp import Context, MCPServer, mutating, offer_url, read_only, tool_errors
+from .._mcp import CallToolResult, Context, MCPServer, lean, mutating, offer_url, read_only, tool_errors
 from ..core.account import check_username
 from ..core.certs import parse_certificate
 from ..core.credentials import CredentialStatus, FileSeen, assess
@@ -273,12 +273,12 @@ async def _request_certificate(
 def register(mcp: MCPServer[Services]) -> None:
     @mcp.tool(annotations=read_only("Credential status"))
     @tool_errors
-    async def credential_status(ctx: Context[Any, Any]) -> CredentialStatus:
+    async def credential_status(ctx: Context[Any, Any]) -> Annotated[CallToolResult, CredentialStatus]:
         """Whether the API token, SSH key and certificate are present, valid and safely stored, and the next step.
 
         Never shows a secret.
         """
-        return current_status(services(ctx))
+        return lean(current_status(services(ctx)))
 
     @mcp.tool(annotations=mutating("Get or refresh the API token"))
     @tool_errors
@@ -292,13 +292,13 @@ def register(mcp: MCPServer[Services]) -> None:
             ),
         ] = None,
         force_new: Annotated[bool, Field(description="Skip refreshing; log in with the password.")] = False,
-    ) -> TokenResult:
+    ) -> Annotated[CallToolResult, TokenResult]:
         """Refresh the stored API token, or get a new one with the password.
 
         The password comes from an uploaded file (password_file) or a one-time local page the person
         opens (page_url in the result); never from the chat.
         """
-        return await _request_token(services(ctx), ctx, username, password_file, force_new)
+        return lean(await _request_token(services(ctx), ctx, username, password_file, force_new))
 
     @mcp.tool(annotations=mutating("Get an SSH certificate"))
     @tool_errors
@@ -306,9 +306,9 @@ def register(mcp: MCPServer[Services]) -> None:
         ctx: Context[Any, Any],
         valid_time: Annotated[int, Field(ge=MIN_VALID, le=MAX_VALID, description="Validity in seconds.")] = 3600,
         force: Annotated[bool, Field(description="Ask even if the current certificate is still valid.")] = False,
-    ) -> CertificateResult:
+    ) -> Annotated[CallToolResult, CertificateResult]:
         """Get a new SSH key and certificate; the person approves it in 交我办 or by email.
 
         Returns waiting_for_approval if the person has not answered yet: call again to pick up the result.
         """
-        return await _request_certificate(services(ctx), ctx, valid_time, force)
+        return lean(await _request_certificate(services(ctx), ctx, valid_time, force))

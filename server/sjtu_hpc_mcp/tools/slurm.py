@@ -14,16 +14,16 @@ from .._mcp import (
     Context,
     MCPServer,
     Resolve,
-    TextContent,
     consent_declined,
     destructive,
     elicit_consent,
+    lean,
     tool_errors,
 )
 from ..core import slurm as s
 from ..core.errors import HpcError
 from ..core.policy import Route, check_partitions_in_group, job_route, refuse_cold_reads, time_limit_warnings
-from ..core.results import Table, compact, table, table_text
+from ..core.results import Table, table, table_text
 from ..core.slurm.units import duration_seconds
 from ..services import Services, services
 from ..shell.ssh import RunResult
@@ -181,7 +181,7 @@ def _result(model: SlurmResult) -> CallToolResult:
         )
     if model.output is not None:
         parts.append(model.output.text)
-    return CallToolResult(content=[TextContent(type="text", text="\n".join(parts))], structured_content=compact(model))
+    return lean(model, text="\n".join(parts))
 
 
 # -- commands --------------------------------------------------------------------------------
