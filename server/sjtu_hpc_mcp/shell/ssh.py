@@ -26,6 +26,16 @@ from .credentials import CERTIFICATE, KEY, CredentialStore
 
 log = logging.getLogger(__name__)
 
+# AES-GCM first: hardware-accelerated, and asyncssh's chacha20 builds cipher contexts per packet
+# (about 0.4 ms a command here). Everything OpenSSH offers by default stays acceptable.
+_CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
 LAST_NODE = "last_entry_node"  # not secret: which node to connect to early next time
 _LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError, EOFError)
 
@@ -144,6 +154,7 @@ class SshPool:
                     agent_path=None,
                     config=[],
                     preferred_auth="publickey",
+                    encryption_algs=_CIPHERS,
                     keepalive_interval=30,
                     keepalive_count_max=3,
                     login_timeout=self.settings.connect_timeout,
