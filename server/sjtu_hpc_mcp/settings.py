@@ -37,7 +37,7 @@ class Settings(BaseModel):
     api_timeout: float = 30.0
     approval_wait: float = 45.0
     approval_timeout: float = 900.0
-    max_channels: int = 6
+    max_channels: int = 8
     prewarm: bool = True
     max_rows: int = 100
     transport: Literal["stdio", "http"] = "stdio"
@@ -102,7 +102,7 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
         "--approval-timeout",
         "seconds to keep waiting for a two-factor decision (default 900)",
     ),
-    ("max_channels", "--max-channels", "concurrent SSH channels per entry node (default 6; sshd allows 10)"),
+    ("max_channels", "--max-channels", "concurrent SSH channels per entry node (default 8; sshd allows 10)"),
     ("prewarm", "--prewarm", "true (default) or false: connect to the last-used entry node at start-up"),
     ("max_rows", "--max-rows", "rows in a list result before it is truncated (default 100)"),
     ("transport", "--transport", "stdio (default) or http (streamable HTTP on /mcp)"),
