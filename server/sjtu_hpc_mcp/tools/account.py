@@ -24,7 +24,7 @@ from ..core.account import QuotaLine, account_of, homes, quota_lines, without_se
 from ..core.errors import HpcError
 from ..services import Services, services
 from ..shell.credentials import delete_password_file, read_password_file
-from .credentials import fresh_token, known_user, password_via_page, require_token, require_user
+from .credentials import fresh_token, known_user, password_via_page, require_token, require_user, settle
 
 UPDATE_TASK = "update_user"
 NEW_PASSWORD_PAGE = "new_password"  # noqa: S105 (a page name)
@@ -236,12 +236,9 @@ async def _update(
         token = await fresh_token(svc)
         pending = svc.approvals.start(UPDATE_TASK, svc.api.update_user(token, user, changes), detail=", ".join(shown))
 
-    async def progress(done: float, message: str) -> None:
-        await ctx.report_progress(done, None, message)
-
     shown_keys = {k: "changed" for k in pending.detail.split(", ") if k}
-    finished = await svc.approvals.wait(UPDATE_TASK, svc.settings.approval_wait, progress)
-    if finished is None:
+    state, reason = await settle(svc, ctx, UPDATE_TASK)
+    if state == "waiting":
         return UpdateResult(
             status="waiting_for_approval",
             changes=shown_keys,
@@ -249,10 +246,6 @@ async def _update(
             message="Ask the person to approve the change in 交我办 or by the email link; then "
             "call update_user again to pick up the result.",
         )
-    try:
-        svc.approvals.take(UPDATE_TASK)
-    except HpcError as exc:
-        if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
-            return UpdateResult(status="denied", changes=shown_keys, message=f"{exc.message} Nothing changed.")
-        raise
+    if state == "denied":
+        return UpdateResult(status="denied", changes=shown_keys, message=f"{reason} Nothing changed.")
     return UpdateResult(status="updated", changes=shown_keys, message="The account was updated.")

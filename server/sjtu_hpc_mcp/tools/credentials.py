@@ -195,6 +195,23 @@ async def _password_from_page(svc: Services, ctx: Context[Any, Any], user: str) 
     return await password_via_page(svc, ctx, LOGIN_PAGE, "Type your HPC password to get a new API token.", user)
 
 
+async def settle(svc: Services, ctx: Context[Any, Any], kind: str) -> tuple[Literal["waiting", "denied", "done"], str]:
+    """Wait a bounded time for a two-factor task, reporting progress; say how it stands."""
+
+    async def progress(done: float, message: str) -> None:
+        await ctx.report_progress(done, None, message)
+
+    if await svc.approvals.wait(kind, svc.settings.approval_wait, progress) is None:
+        return "waiting", ""
+    try:
+        svc.approvals.take(kind)
+    except HpcError as exc:
+        if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
+            return "denied", exc.message
+        raise
+    return "done", ""
+
+
 # -- request_certificate ---------------------------------------------------------------------
 
 
@@ -250,23 +267,16 @@ async def _request_certificate(
             CERT_TASK, _sign_and_store(svc, token, user, keys.private_key, keys.public_key, valid_time)
         )
 
-    async def progress(done: float, message: str) -> None:
-        await ctx.report_progress(done, None, message)
-
-    finished = await svc.approvals.wait(CERT_TASK, svc.settings.approval_wait, progress)
-    if finished is None:
+    state, reason = await settle(svc, ctx, CERT_TASK)
+    if state == "waiting":
         return CertificateResult(
             status="waiting_for_approval",
             waited_s=pending.waited_s,
             message="Ask the person to approve the login certificate in the 交我办 app or by the email link; "
             "then call request_certificate again (or credential_status) to pick up the result.",
         )
-    try:
-        svc.approvals.take(CERT_TASK)
-    except HpcError as exc:
-        if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
-            return CertificateResult(status="denied", message=f"{exc.message} Nothing was written. {exc.fix}".strip())
-        raise
+    if state == "denied":
+        return CertificateResult(status="denied", message=f"{reason} Nothing was written.")
     return _issued(svc, "issued", "The certificate was approved and stored; SSH uses it from the next command.")
 
 

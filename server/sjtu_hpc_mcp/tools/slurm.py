@@ -315,45 +315,24 @@ async def _scancel(
     jobs = s.parse_squeue(r.stdout)
     cols = [c for c in SQUEUE_COLUMNS if c[0] in ("job_id", "name", "state", "partition", "elapsed")]
     preview = table(jobs, cols, svc.settings.max_rows)
-    if not jobs:
+
+    def outcome(summary: str, cancelled: bool = False, host: str = r.hostname) -> SlurmResult:
         return SlurmResult(
-            command="scancel",
-            node=route.node,
-            host=r.hostname,
-            table=preview,
-            cancelled=False,
-            summary="No matching job is in the queue; nothing to cancel.",
+            command="scancel", node=route.node, host=host, table=preview, cancelled=cancelled, summary=summary
         )
+
+    if not jobs:
+        return outcome("No matching job is in the queue; nothing to cancel.")
     if not confirm:
-        return SlurmResult(
-            command="scancel",
-            node=route.node,
-            host=r.hostname,
-            table=preview,
-            cancelled=False,
-            summary=f"Would cancel {len(jobs)} job(s); nothing done. Ask the person, then call again "
-            "with confirm=true.",
+        return outcome(
+            f"Would cancel {len(jobs)} job(s); nothing done. Ask the person, then call again with confirm=true."
         )
     if consent_declined(approval):
-        return SlurmResult(
-            command="scancel",
-            node=route.node,
-            host=r.hostname,
-            table=preview,
-            cancelled=False,
-            summary="The person declined; nothing was cancelled.",
-        )
+        return outcome("The person declined; nothing was cancelled.")
     done = await svc.ssh.run(route.node, s.scancel_argv(job_ids, name=name), idempotent=False)
     if not done.ok:
         raise _failed(done)
-    return SlurmResult(
-        command="scancel",
-        node=route.node,
-        host=done.hostname,
-        table=preview,
-        cancelled=True,
-        summary=f"Cancelled {len(jobs)} job(s).",
-    )
+    return outcome(f"Cancelled {len(jobs)} job(s).", cancelled=True, host=done.hostname)
 
 
 async def _job_output(
