@@ -184,6 +184,10 @@ def _result(model: SlurmResult) -> CallToolResult:
     return lean(model, text="\n".join(parts))
 
 
+def _result_of(command: Command, r: RunResult, **fields: Any) -> SlurmResult:
+    return SlurmResult(command=command, node=r.node, host=r.hostname, **fields)
+
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -191,10 +195,9 @@ async def _sinfo(svc: Services, route: Route, partitions: list[str], limit: int)
     r = await _run(svc, route, s.sinfo_argv(partitions))
     rows = s.parse_sinfo(r.stdout)
     t = table(rows, SINFO_COLUMNS, limit)
-    return SlurmResult(
-        command="sinfo",
-        node=route.node,
-        host=r.hostname,
+    return _result_of(
+        "sinfo",
+        r,
         table=t,
         summary=f"{len(rows)} partitions of node group {route.group}",
     )
@@ -207,9 +210,7 @@ async def _squeue(svc: Services, route: Route, a: dict[str, Any], limit: int) ->
     r = await _run(svc, route, argv)
     rows = s.parse_squeue(r.stdout)
     summary = f"{len(rows)} jobs in the queue" + (f": {_count_states(rows)}" if rows else "")
-    return SlurmResult(
-        command="squeue", node=route.node, host=r.hostname, summary=summary, table=table(rows, SQUEUE_COLUMNS, limit)
-    )
+    return _result_of("squeue", r, summary=summary, table=table(rows, SQUEUE_COLUMNS, limit))
 
 
 async def _sacct(svc: Services, route: Route, a: dict[str, Any], limit: int) -> SlurmResult:
@@ -220,9 +221,7 @@ async def _sacct(svc: Services, route: Route, a: dict[str, Any], limit: int) -> 
         rows = [j for j in rows if j.partition in a["partitions"] or not j.partition]
     window = "" if a["job_ids"] else f" since {a['start'] or 'the last 24 h'}"
     summary = f"{len(rows)} jobs{window}" + (f": {_count_states(rows)}" if rows else "")
-    return SlurmResult(
-        command="sacct", node=route.node, host=r.hostname, summary=summary, table=table(rows, SACCT_COLUMNS, limit)
-    )
+    return _result_of("sacct", r, summary=summary, table=table(rows, SACCT_COLUMNS, limit))
 
 
 async def _seff(svc: Services, route: Route, job_id: str) -> SlurmResult:
@@ -233,7 +232,7 @@ async def _seff(svc: Services, route: Route, job_id: str) -> SlurmResult:
     summary = f"job {report.job_id}: {report.state}"
     if not report.efficiency_available:
         summary += " (no efficiency figures yet)"
-    return SlurmResult(command="seff", node=route.node, host=r.hostname, summary=summary, efficiency=report)
+    return _result_of("seff", r, summary=summary, efficiency=report)
 
 
 async def _sbatch(
@@ -264,10 +263,9 @@ async def _sbatch(
         if r.exit_status != 0 or est is None:
             raise _failed(r)
         sub = Submission(script_path=path, test_only=True, estimated_start=est.start_time, warnings=warnings)
-        return SlurmResult(
-            command="sbatch",
-            node=route.node,
-            host=r.hostname,
+        return _result_of(
+            "sbatch",
+            r,
             submission=sub,
             summary=f"test only: would start at {est.start_time} on {est.nodes}; nothing submitted",
         )
@@ -275,10 +273,9 @@ async def _sbatch(
     if submitted is None:
         raise _failed(r)
     sub = Submission(job_id=str(submitted.job_id), script_path=path, warnings=warnings)
-    return SlurmResult(
-        command="sbatch",
-        node=route.node,
-        host=r.hostname,
+    return _result_of(
+        "sbatch",
+        r,
         submission=sub,
         summary=f"submitted job {submitted.job_id} to {partition}",
     )
@@ -295,10 +292,9 @@ async def _reconcile(svc: Services, route: Route, token: str, path: str, warning
             "It was not submitted; it is safe to submit again.",
         )
     sub = Submission(job_id=found[0].job_id, script_path=path, reconciled=True, warnings=warnings)
-    return SlurmResult(
-        command="sbatch",
-        node=route.node,
-        host=r.hostname,
+    return _result_of(
+        "sbatch",
+        r,
         submission=sub,
         summary=f"submitted job {found[0].job_id} (found by its mark after the reply was lost)",
     )
@@ -366,10 +362,9 @@ async def _job_output(
         text=tail.text,
         truncated=tail.truncated or len(t.stdout.encode()) >= max_bytes,
     )
-    return SlurmResult(
-        command="job_output",
-        node=route.node,
-        host=t.hostname,
+    return _result_of(
+        "job_output",
+        t,
         output=out,
         summary=f"last {len(tail.text.encode())} bytes of {stream} of job {job_id} ({d.state})",
     )
