@@ -11,6 +11,7 @@ from sjtu_hpc_mcp.core.policy import (
     cold_paths_in,
     job_route,
     needs_confirmation,
+    of_other_group,
     refuse_cold_reads,
     time_limit_warnings,
 )
@@ -136,3 +137,20 @@ def test_time_limits_are_hints() -> None:
     assert "20 minutes" in w
     assert time_limit_warnings(P, "cpu", None) == []
     assert time_limit_warnings(P, "huge", 3 * 86400)
+
+
+@pytest.mark.parametrize(
+    ("group", "partition", "hidden"),
+    [
+        ("pi", "cpu", False),
+        ("pi", "a100", True),
+        ("sy", "a100", False),
+        ("sy", "cpu", True),
+        ("kp", "arm128c256g", False),
+        ("pi", "brand_new_partition", False),
+        ("pi", None, False),
+        ("pi", "", False),
+    ],
+)
+def test_rows_of_other_groups_are_not_reported(group: str, partition: str | None, hidden: bool) -> None:
+    assert of_other_group(P, job_route(P, node_group=group), partition) is hidden

@@ -66,6 +66,17 @@ def check_partitions_in_group(platform: Platform, route: Route, partitions: Iter
             )
 
 
+def of_other_group(platform: Platform, route: Route, partition: str | None) -> bool:
+    """A partition the table places in another node group: a login node never reports those.
+
+    Partitions the table does not know are kept (the table may lag behind the platform).
+    """
+    if not partition:
+        return False
+    other = [g.name for g in platform.groups.values() if partition in g.partitions]
+    return bool(other) and route.group not in other
+
+
 def cold_paths_in(platform: Platform, text: str) -> list[str]:
     """Cold-storage references in a job script or option: /archive, /vault, /union (also via ..) and $ARCHIVE…"""
     found: list[str] = []

@@ -22,7 +22,14 @@ from .._mcp import (
 )
 from ..core import slurm as s
 from ..core.errors import HpcError
-from ..core.policy import Route, check_partitions_in_group, job_route, refuse_cold_reads, time_limit_warnings
+from ..core.policy import (
+    Route,
+    check_partitions_in_group,
+    job_route,
+    of_other_group,
+    refuse_cold_reads,
+    time_limit_warnings,
+)
 from ..core.results import Table, table, table_text
 from ..core.slurm.units import duration_seconds
 from ..services import Services, services
@@ -193,7 +200,7 @@ def _result_of(command: Command, r: RunResult, **fields: Any) -> SlurmResult:
 
 async def _sinfo(svc: Services, route: Route, partitions: list[str], limit: int) -> SlurmResult:
     r = await _run(svc, route, s.sinfo_argv(partitions))
-    rows = s.parse_sinfo(r.stdout)
+    rows = [p for p in s.parse_sinfo(r.stdout) if not of_other_group(svc.platform, route, p.name)]
     t = table(rows, SINFO_COLUMNS, limit)
     return _result_of(
         "sinfo",
@@ -208,7 +215,7 @@ async def _squeue(svc: Services, route: Route, a: dict[str, Any], limit: int) ->
         states=a["states"] or (), partitions=a["partitions"], job_ids=a["job_ids"] or (), name=a["name"]
     )
     r = await _run(svc, route, argv)
-    rows = s.parse_squeue(r.stdout)
+    rows = [j for j in s.parse_squeue(r.stdout) if not of_other_group(svc.platform, route, j.partition)]
     summary = f"{len(rows)} jobs in the queue" + (f": {_count_states(rows)}" if rows else "")
     return _result_of("squeue", r, summary=summary, table=table(rows, SQUEUE_COLUMNS, limit))
 
@@ -216,7 +223,7 @@ async def _squeue(svc: Services, route: Route, a: dict[str, Any], limit: int) ->
 async def _sacct(svc: Services, route: Route, a: dict[str, Any], limit: int) -> SlurmResult:
     argv = s.sacct_argv(start=a["start"], end=a["end"], states=a["states"] or (), job_ids=a["job_ids"] or ())
     r = await _run(svc, route, argv)
-    rows = s.parse_sacct(r.stdout)
+    rows = [j for j in s.parse_sacct(r.stdout) if not of_other_group(svc.platform, route, j.partition)]
     if a["partitions"]:
         rows = [j for j in rows if j.partition in a["partitions"] or not j.partition]
     window = "" if a["job_ids"] else f" since {a['start'] or 'the last 24 h'}"
@@ -308,7 +315,7 @@ async def _scancel(
     s.scancel_argv(job_ids, name=name)  # validate first
     preview_argv = s.squeue_argv(job_ids=[j.split("_[")[0] for j in job_ids], name=name)
     r = await _run(svc, route, preview_argv)
-    jobs = s.parse_squeue(r.stdout)
+    jobs = [j for j in s.parse_squeue(r.stdout) if not of_other_group(svc.platform, route, j.partition)]
     cols = [c for c in SQUEUE_COLUMNS if c[0] in ("job_id", "name", "state", "partition", "elapsed")]
     preview = table(jobs, cols, svc.settings.max_rows)
 
