@@ -87,10 +87,6 @@ def lean(model: BaseModel, text: str | None = None) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=body)], structured_content=data)
 
 
-def lifespan_of(ctx: Context[Any, Any]) -> Any:
-    return ctx.request_context.lifespan_context
-
-
 class Approve(BaseModel):
     """What the person is asked before a destructive act."""
 

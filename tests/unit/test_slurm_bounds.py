@@ -1,28 +1,7 @@
 import pytest
 
 from sjtu_hpc_mcp.core.errors import HpcError
-from sjtu_hpc_mcp.core.slurm.bounds import Capped, cap_rows, tail_text
-
-
-def test_cap_rows_under_at_over() -> None:
-    assert cap_rows([1, 2, 3]) == Capped[int](rows=[1, 2, 3], total=3, truncated=False)
-    assert cap_rows(list(range(100))).truncated is False
-    capped = cap_rows(list(range(250)))
-    assert capped.rows == list(range(100)) and capped.total == 250 and capped.truncated
-    assert cap_rows([1, 2, 3], 2) == Capped[int](rows=[1, 2], total=3, truncated=True)
-    assert cap_rows([1], 0) == Capped[int](rows=[], total=1, truncated=True)
-    assert cap_rows([], 0) == Capped[int](rows=[], total=0, truncated=False)
-
-
-def test_cap_rows_serializes() -> None:
-    dumped = cap_rows(["a", "b"], 1).model_dump()
-    assert dumped == {"rows": ["a"], "total": 2, "truncated": True}
-
-
-@pytest.mark.parametrize("limit", [-1, True, 1.5, "10"])
-def test_cap_rows_bad_limit(limit: object) -> None:
-    with pytest.raises(HpcError):
-        cap_rows([1], limit)  # type: ignore[arg-type]
+from sjtu_hpc_mcp.core.slurm.bounds import tail_text
 
 
 def test_tail_text_short_is_untouched() -> None:

@@ -20,7 +20,6 @@ KEY = "id_ed25519"
 PUBLIC_KEY = "id_ed25519.pub"
 CERTIFICATE = "id_ed25519-cert.pub"
 USER = "hpc_user"  # not secret: the username the token belongs to
-SECRETS = (TOKEN, KEY)
 DIR_MODE = 0o700
 SECRET_MODE = 0o600
 
@@ -31,10 +30,6 @@ class FileFacts:
     present: bool
     mode: int | None  # permission bits, None when absent
     owner_ok: bool = True
-
-    @property
-    def mode_text(self) -> str | None:
-        return None if self.mode is None else f"{self.mode:04o}"
 
 
 class CredentialStore:

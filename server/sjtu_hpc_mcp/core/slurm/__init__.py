@@ -5,7 +5,7 @@ explicit text formats those argv lists ask for; `states` is the job-state table;
 what a result may carry.
 """
 
-from sjtu_hpc_mcp.core.slurm.bounds import Capped, TailText, cap_rows, tail_text
+from sjtu_hpc_mcp.core.slurm.bounds import TailText, tail_text
 from sjtu_hpc_mcp.core.slurm.commands import (
     SbatchOptions,
     sacct_argv,
@@ -49,7 +49,6 @@ from sjtu_hpc_mcp.core.slurm.states import (
 __all__ = [
     "JOB_STATES",
     "AccountedJob",
-    "Capped",
     "GpuCount",
     "JobComment",
     "JobDetail",
@@ -61,7 +60,6 @@ __all__ = [
     "SeffReport",
     "Submitted",
     "TailText",
-    "cap_rows",
     "find_by_comment",
     "lookup_state",
     "normalize_state",

@@ -1,32 +1,14 @@
-"""Bounds on what a result may carry: a few rows, a tail of text."""
+"""Bounds on text a result may carry: the tail of a file, cut on a UTF-8 boundary.
+
+Row lists are bounded by core.results.table."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
 from sjtu_hpc_mcp.core.errors import HpcError
 
-T = TypeVar("T")
-
-DEFAULT_MAX_ROWS = 100
 DEFAULT_MAX_BYTES = 16 * 1024
-
-
-class Capped(BaseModel, Generic[T]):
-    rows: list[T]
-    total: int
-    truncated: bool
-
-
-def cap_rows(rows: Sequence[T], limit: int = DEFAULT_MAX_ROWS) -> Capped[T]:
-    """The first `limit` rows, with the total and whether some were left out."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise HpcError("E_ARG", f"row limit must be a non-negative integer, got {limit!r}")
-    kept = list(rows[:limit])
-    return Capped[T](rows=kept, total=len(rows), truncated=len(rows) > limit)
 
 
 class TailText(BaseModel):
