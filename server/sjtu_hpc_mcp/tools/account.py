@@ -22,6 +22,7 @@ from .._mcp import (
 )
 from ..core.account import QuotaLine, account_of, homes, quota_lines, without_secrets
 from ..core.errors import HpcError
+from ..core.policy import needs_confirmation
 from ..services import Services, services
 from ..shell.credentials import delete_password_file, read_password_file
 from .credentials import fresh_token, known_user, password_via_page, require_token, require_user, settle
@@ -204,7 +205,7 @@ async def _update(
             raise HpcError(
                 "E_ARG", "Two sources for the new password.", "Give password_file or password_page, not both."
             )
-        if not confirm:
+        if needs_confirmation("update_user") and not confirm:
             if password_file:
                 read_password_file(password_file, svc.store.folder)  # check it now; keep it for the real call
             return UpdateResult(

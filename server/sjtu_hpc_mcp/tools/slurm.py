@@ -26,6 +26,7 @@ from ..core.policy import (
     Route,
     check_partitions_in_group,
     job_route,
+    needs_confirmation,
     of_other_group,
     refuse_cold_reads,
     time_limit_warnings,
@@ -326,7 +327,7 @@ async def _scancel(
 
     if not jobs:
         return outcome("No matching job is in the queue; nothing to cancel.")
-    if not confirm:
+    if needs_confirmation("scancel") and not confirm:
         return outcome(
             f"Would cancel {len(jobs)} job(s); nothing done. Ask the person, then call again with confirm=true."
         )
