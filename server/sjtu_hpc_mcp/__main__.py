@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes.util
 import importlib
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,16 +31,73 @@ def main(argv: Sequence[str] | None = None) -> None:
     for noisy in ("asyncssh", "httpx2", "httpcore2", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if settings.transport == "http":
-        from .app import build_server
-
-        build_server(settings).run("streamable-http", host=settings.http_host, port=settings.http_port)
+        _serve_http(settings)
     else:
         asyncio.run(_serve_stdio(settings))
 
 
+def _serve_http(settings: Settings) -> None:
+    from .shell.http_auth import check_token, read_token_file
+
+    try:
+        if settings.http_token_file is not None:
+            token: str | None = read_token_file(settings.http_token_file)
+        elif settings.http_token is not None:
+            token = check_token(settings.http_token.get_secret_value(), "SJTU_HPC_HTTP_TOKEN")
+        else:
+            token = None
+    except ValueError as exc:
+        print(f"sjtu-hpc-mcp: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    with quick_library_probe():
+        from ._mcp import serve_http
+        from .app import build_server
+
+    serve_http(
+        build_server(settings),
+        settings.http_host,
+        settings.http_port,
+        settings.http_allowed_hosts,
+        token,
+        settings.log_level,
+    )
+
+
+_LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/usr/local/lib64")
+
+
+@contextlib.contextmanager
+def quick_library_probe() -> Iterator[None]:
+    """While asyncssh is imported, find shared libraries by listing the usual folders.
+
+    asyncssh probes for liboqs with ctypes.util.find_library, which runs ldconfig and, on a machine with
+    a C toolchain, gcc: about 300 ms of start-up. A library in another folder is found through
+    LD_LIBRARY_PATH; one found only by gcc's own search path is missed (then post-quantum key exchange
+    is simply not offered).
+    """
+    original = ctypes.util.find_library
+    folders = [*filter(None, os.environ.get("LD_LIBRARY_PATH", "").split(":")), *_LIB_DIRS]
+    arch = os.uname().machine
+
+    def find(name: str) -> str | None:
+        for folder in folders:
+            for sub in (Path(folder), Path(folder) / f"{arch}-linux-gnu"):
+                hits = sorted(sub.glob(f"lib{name}.so*")) if sub.is_dir() else []
+                if hits:
+                    return str(hits[0])
+        return None
+
+    ctypes.util.find_library = find
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
+
+
 async def _serve_stdio(settings: Settings) -> None:
     """Start connecting to the last-used entry node while the MCP SDK is imported (most of start-up)."""
-    from .services import Services
+    with quick_library_probe():
+        from .services import Services
 
     svc = Services.create(settings)
     warm = asyncio.create_task(svc.ssh.prewarm(svc.platform.entry_node("job", "pi"))) if settings.prewarm else None

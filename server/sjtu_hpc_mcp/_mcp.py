@@ -17,6 +17,7 @@ from mcp.server.mcpserver import (
     Resolve,
 )
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
@@ -37,6 +38,7 @@ __all__ = [
     "mutating",
     "offer_url",
     "read_only",
+    "serve_http",
     "tool_errors",
 ]
 
@@ -126,3 +128,35 @@ def consent_declined(outcome: Consent) -> bool:
     if isinstance(outcome, AcceptedElicitation) and isinstance(outcome.data, Approve):
         return not outcome.data.approve
     return False
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def transport_security(allowed_hosts: tuple[str, ...]) -> TransportSecuritySettings:
+    """DNS-rebinding protection, always on: loopback names plus the configured ones, any port unless given."""
+    hosts: list[str] = []
+    origins: list[str] = []
+    for name in (*LOOPBACK_HOSTS, *allowed_hosts):
+        with_port = name.rsplit(":", 1)[-1].isdigit() and not name.endswith("]")
+        forms = [name] if with_port else [name, f"{name}:*"]
+        hosts += forms
+        origins += [f"{scheme}://{form}" for scheme in ("http", "https") for form in forms]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def http_app(mcp: MCPServer[Any], allowed_hosts: tuple[str, ...], token: str | None, host: str) -> Any:
+    """The streamable HTTP ASGI app on /mcp, behind the bearer check when a token is set."""
+    from .shell.http_auth import BearerAuth
+
+    app: Any = mcp.streamable_http_app(transport_security=transport_security(allowed_hosts), host=host)
+    return BearerAuth(app, token) if token else app
+
+
+def serve_http(
+    mcp: MCPServer[Any], host: str, port: int, allowed_hosts: tuple[str, ...], token: str | None, log_level: str
+) -> None:
+    import uvicorn
+
+    app = http_app(mcp, allowed_hosts, token, host)
+    uvicorn.run(app, host=host.strip("[]"), port=port, log_level=log_level.lower())

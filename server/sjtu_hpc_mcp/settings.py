@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from . import __version__
 from .core.platform import load_platform
 
 DEFAULT_API_URL = "https://api.hpc.sjtu.edu.cn"
@@ -30,25 +32,66 @@ class Settings(BaseModel):
     api_url: str = DEFAULT_API_URL
     known_hosts: Path = Field(default_factory=lambda: Path("~/.ssh/known_hosts").expanduser())
     user: str | None = None
+    # Folders on this computer that transfers may read and write (besides the client's MCP roots).
+    local_root: tuple[Path, ...] = ()
     # Test only: the real entry-node names mapped to other addresses (the local lab).
     host_map: dict[str, Address] = Field(default_factory=dict)
-    connect_timeout: float = 15.0
-    command_timeout: float = 120.0
-    api_timeout: float = 30.0
-    approval_wait: float = 45.0
-    approval_timeout: float = 900.0
-    max_channels: int = 8
+    connect_timeout: float = Field(15.0, ge=1, le=300)
+    command_timeout: float = Field(120.0, ge=1, le=3600)
+    api_timeout: float = Field(30.0, ge=1, le=600)
+    # Clients give up on a call after 60 s to 4 min: a call must return well before that.
+    approval_wait: float = Field(45.0, ge=0, le=200)
+    approval_timeout: float = Field(900.0, ge=30, le=24 * 3600)
+    max_channels: int = Field(8, ge=1, le=64)
     prewarm: bool = True
-    max_rows: int = 100
+    max_rows: int = Field(100, ge=1, le=10000)
     transport: Literal["stdio", "http"] = "stdio"
     http_host: str = "127.0.0.1"
-    http_port: int = 8765
+    http_port: int = Field(8765, ge=1, le=65535)
+    # HTTP on a non-loopback address: a bearer token (file, or the environment only) and the Host names served.
+    http_token_file: Path | None = None
+    http_token: SecretStr | None = None
+    http_allowed_hosts: tuple[str, ...] = ()
+    # The one-time password page: where it listens and the URL the person is given (for a published container port).
+    page_host: str = "127.0.0.1"
+    page_port: int = Field(0, ge=0, le=65535)
+    page_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("api_url")
     @classmethod
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
+
+    @field_validator("page_url")
+    @classmethod
+    def _page_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:")):
+            raise ValueError("must be http://127.0.0.1:PORT (the page is for this computer only)")
+        return v.rstrip("/") if v else v
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: object) -> object:
+        return tuple(h.strip() for h in v.split(",") if h.strip()) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _exposed_http_needs_auth(self) -> Settings:
+        if self.http_token is not None and self.http_token_file is not None:
+            raise ValueError(f"give the HTTP token by {ENV_PREFIX}HTTP_TOKEN or --http-token-file, not both")
+        if self.transport == "http" and not is_loopback(self.http_host):
+            missing = []
+            if self.http_token is None and self.http_token_file is None:
+                missing.append(f"a bearer token (--http-token-file FILE or {ENV_PREFIX}HTTP_TOKEN)")
+            if not self.http_allowed_hosts:
+                missing.append("the host names clients use (--http-allowed-hosts NAME[:PORT],...)")
+            if missing:
+                raise ValueError(
+                    f"--http-host {self.http_host} is not a loopback address: anyone who reaches the port could act "
+                    f"for you. Refusing to start without {' and '.join(missing)}. Make a token with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))' > token; chmod 600 token`."
+                )
+        return self
 
     @property
     def credentials_dir(self) -> Path:
@@ -61,6 +104,15 @@ class Settings(BaseModel):
     def address_of(self, node: str) -> Address:
         """Where to reach an entry node: its real name on port 22 unless the test map says otherwise."""
         return self.host_map.get(node, Address(host=node))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_host_map(text: str) -> dict[str, Address]:
@@ -92,6 +144,11 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
         "known_hosts file used to verify entry-node host keys (default ~/.ssh/known_hosts)",
     ),
     ("user", "--user", "HPC username (default: read from the certificate or the workspace)"),
+    (
+        "local_root",
+        "--local-root",
+        "folders on this computer that transfer_data may read and write, separated by ':' (besides the client's roots)",
+    ),
     ("host_map", "--host-map", "TESTS ONLY: map entry nodes to other addresses, NAME=HOST:PORT,..."),
     ("connect_timeout", "--connect-timeout", "seconds to open an SSH connection (default 15)"),
     ("command_timeout", "--command-timeout", "seconds for one remote command (default 120)"),
@@ -108,6 +165,20 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("transport", "--transport", "stdio (default) or http (streamable HTTP on /mcp)"),
     ("http_host", "--http-host", "address for --transport http (default 127.0.0.1)"),
     ("http_port", "--http-port", "port for --transport http (default 8765)"),
+    (
+        "http_token_file",
+        "--http-token-file",
+        f"file holding the bearer token HTTP clients must send (or the environment variable {ENV_PREFIX}HTTP_TOKEN); "
+        "required, with --http-allowed-hosts, when --http-host is not a loopback address",
+    ),
+    ("http_allowed_hosts", "--http-allowed-hosts", "Host names (NAME or NAME:PORT, comma-separated) HTTP serves"),
+    ("page_host", "--page-host", "address of the one-time password page (default 127.0.0.1; 0.0.0.0 in a container)"),
+    ("page_port", "--page-port", "port of the password page (default 0: any free port; fixed for a container)"),
+    (
+        "page_url",
+        "--page-url",
+        "base URL given to the person for the page, e.g. http://127.0.0.1:8766 for a published container port",
+    ),
     ("log_level", "--log-level", "DEBUG, INFO (default), WARNING or ERROR; logs go to stderr"),
 )
 
@@ -119,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"Every option can also be set by the environment variable {ENV_PREFIX}<OPTION> "
         f"(e.g. {ENV_PREFIX}WORKSPACE, {ENV_PREFIX}API_URL); a flag wins over the environment.",
     )
+    parser.add_argument("--version", action="version", version=f"sjtu-hpc-mcp {__version__}")
     for field, flag, help_text in _OPTIONS:
         env = ENV_PREFIX + field.upper()
         parser.add_argument(flag, dest=field, default=None, help=f"{help_text} [env {env}]")
@@ -129,16 +201,48 @@ def load_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] 
     environ = os.environ if environ is None else environ
     args = build_parser().parse_args(argv)
     values: dict[str, object] = {}
-    for field, _flag, _help in _OPTIONS:
+    source: dict[str, str] = {}
+    for field, flag, _help in _OPTIONS:
         raw = getattr(args, field)
+        source[field] = flag
         if raw is None:
             raw = environ.get(ENV_PREFIX + field.upper()) or None
+            source[field] = ENV_PREFIX + field.upper()
         if raw is None:
             continue
         if field == "host_map":
             values[field] = parse_host_map(raw)
-        elif field in ("workspace", "known_hosts"):
+        elif field == "local_root":
+            values[field] = tuple(Path(p).expanduser() for p in raw.split(os.pathsep) if p)
+        elif field in ("workspace", "known_hosts", "http_token_file"):
             values[field] = Path(raw).expanduser()
         else:
             values[field] = raw
-    return Settings.model_validate(values)
+    if environ.get(ENV_PREFIX + "HTTP_TOKEN"):  # never a flag: flags show in the process list
+        values["http_token"] = environ[ENV_PREFIX + "HTTP_TOKEN"]
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ValueError(settings_problem(exc, source, values)) from None
+
+
+def settings_problem(exc: ValidationError, source: Mapping[str, str], values: Mapping[str, object]) -> str:
+    """One line per bad option, naming the flag or variable it came from and the value given."""
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        bounds = _bounds(field)
+        if err["type"] in ("greater_than_equal", "less_than_equal") and bounds:
+            msg = f"must be from {bounds[0]:g} to {bounds[1]:g}"
+        if field in values and field != "http_token":
+            lines.append(f"{source.get(field, field)} {values[field]!s}: {msg}")
+        else:
+            lines.append(msg)
+    return "; ".join(lines)
+
+
+def _bounds(field: str) -> tuple[float, float] | None:
+    info = Settings.model_fields.get(field)
+    found = {k: getattr(m, k) for m in (info.metadata if info else ()) for k in ("ge", "le") if hasattr(m, k)}
+    return (float(found["ge"]), float(found["le"])) if len(found) == 2 else None

@@ -115,15 +115,24 @@ class HpcApi:
         self._where = f"{url.scheme}://{url.netloc.decode()}{url.path.rstrip('/')}"  # never user:password@
         self._timeout = timeout
         self._approval_timeout = approval_timeout
-        self._client = httpx2.AsyncClient(
-            base_url=url,
-            timeout=timeout,
-            transport=transport,
-            follow_redirects=True,
-            max_redirects=3,
-            headers={"User-Agent": f"sjtu-hpc-mcp/{__version__}"},
-            event_hooks={"request": [self._same_origin]},
-        )
+        self._url = url
+        self._transport = transport
+        self._http: httpx2.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx2.AsyncClient:
+        """Made on first use: building the TLS context takes about 100 ms that start-up need not wait for."""
+        if self._http is None:
+            self._http = httpx2.AsyncClient(
+                base_url=self._url,
+                timeout=self._timeout,
+                transport=self._transport,
+                follow_redirects=True,
+                max_redirects=3,
+                headers={"User-Agent": f"sjtu-hpc-mcp/{__version__}"},
+                event_hooks={"request": [self._same_origin]},
+            )
+        return self._http
 
     async def _same_origin(self, request: httpx2.Request) -> None:
         if _origin(request.url) != _origin(self._client.base_url):
@@ -134,7 +143,8 @@ class HpcApi:
             )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     # -- the API ---------------------------------------------------------------
 
