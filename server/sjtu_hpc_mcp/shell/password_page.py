@@ -14,6 +14,8 @@ import secrets
 import time
 from urllib.parse import parse_qs
 
+from ..core.errors import HpcError
+
 log = logging.getLogger(__name__)
 MAX_BODY = 4096
 
@@ -30,11 +32,24 @@ _DONE = "<!doctype html><meta charset='utf-8'><p>Received. You can close this pa
 
 
 class PasswordPage:
-    def __init__(self, purpose: str, user: str, lifetime: float = 600.0, host: str = "127.0.0.1") -> None:
+    """`host`/`port` are where it listens (0: any free port); `public_url` is the base the person is given,
+    e.g. the host port a container's fixed page port is published on."""
+
+    def __init__(
+        self,
+        purpose: str,
+        user: str,
+        lifetime: float = 600.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        public_url: str | None = None,
+    ) -> None:
         self.purpose = purpose
         self.user = user
         self.lifetime = lifetime
         self.host = host
+        self.port = port
+        self.public_url = public_url
         self.path = "/p/" + secrets.token_urlsafe(24)
         self.url = ""
         self._password: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -42,9 +57,18 @@ class PasswordPage:
         self._deadline = time.monotonic() + lifetime
 
     async def open(self) -> str:
-        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        except OSError as exc:
+            raise HpcError(
+                "E_PAGE_PORT",
+                f"the password page cannot listen on {self.host}:{self.port} ({exc.strerror}).",
+                "finish or wait out the other open password page (10 minutes), or give the server another "
+                "--page-port; a password_file works meanwhile.",
+            ) from None
         port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://{self.host}:{port}{self.path}"
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 (compared, not bound)
+        self.url = f"{self.public_url or f'http://{shown}:{port}'}{self.path}"
         asyncio.get_running_loop().call_later(self.lifetime, self.close)
         return self.url
 

@@ -182,7 +182,12 @@ async def password_via_page(svc: Services, ctx: Context[Any, Any], key: str, pur
     """
     page = svc.pages.get(key)
     if page is None or page.expired:
-        page = svc.pages[key] = PasswordPage(purpose, user)
+        cfg = svc.settings
+        if cfg.page_port:  # one fixed port (a container's published one): one page at a time
+            for other in svc.pages.values():
+                other.close()
+        page = PasswordPage(purpose, user, host=cfg.page_host, port=cfg.page_port, public_url=cfg.page_url)
+        svc.pages[key] = page
         await page.open()
         await offer_url(ctx, f"{purpose} Use this local page; the assistant never sees it.", page.url)
     password = await page.wait(svc.settings.approval_wait)
