@@ -13,6 +13,7 @@ from .core.platform import Platform, load_platform
 from .settings import Settings
 from .shell.approvals import Approvals
 from .shell.credentials import CredentialStore
+from .shell.data import DataNodes
 from .shell.hpc_api import HpcApi
 from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
@@ -29,16 +30,19 @@ class Services:
     ssh: SshPool
     api: HpcApi
     approvals: Approvals
+    data: DataNodes
     pages: dict[str, PasswordPage] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         store = CredentialStore(settings.credentials_dir)
+        ssh = SshPool(settings, store)
         return cls(
             settings=settings,
             platform=load_platform(),
             store=store,
-            ssh=SshPool(settings, store),
+            ssh=ssh,
+            data=DataNodes(ssh),
             api=HpcApi(settings.api_url, timeout=settings.api_timeout, approval_timeout=settings.approval_timeout),
             approvals=Approvals(),
         )

@@ -5,15 +5,16 @@ Pure functions over the platform tables; the tools ask here and never decide the
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import HpcError
-from .platform import Platform, normalize_path
+from .platform import Platform, Storage, normalize_path
 
 # Acts that change or destroy something the person cares about: they need confirm=true.
-DESTRUCTIVE_ACTS = frozenset({"scancel", "update_user", "delete", "overwrite"})
+DESTRUCTIVE_ACTS = frozenset({"scancel", "update_user", "delete", "overwrite", "move", "cancel_transfer", "remove"})
 _COLD_VARS = ("ARCHIVE", "VAULT", "UNION")
 _VAR_RE = re.compile(r"\$\{?(" + "|".join(_COLD_VARS) + r")\b\}?")
 # Anything that looks like a path inside a script: a run of characters without shell separators.
@@ -118,3 +119,167 @@ def time_limit_warnings(platform: Platform, partition: str, seconds: int | None)
 
 def needs_confirmation(act: str) -> bool:
     return act in DESTRUCTIVE_ACTS
+
+
+# -- data: personal paths, data nodes, cold pools, space (PLATFORM.md §4) ---------------------
+
+# The most parallel streams the platform's docs allow for one transfer.
+MAX_STREAMS = 10
+
+
+def home_rel(home: str) -> str:
+    """The personal part shared by every pool: /lustre/home/acct-hpc/u -> home/acct-hpc/u."""
+    parts = normalize_path(home).strip("/").split("/")
+    if len(parts) < 4 or parts[1] != "home":
+        raise HpcError(
+            "E_HOME",
+            f"The login home {home!r} is not of the form /<pool>/home/<account>/<user>.",
+            "Tell hpc@sjtu.edu.cn.",
+        )
+    return "/".join(parts[1:4])
+
+
+def personal_root(platform: Platform, pool: str, rel: str) -> str:
+    """The person's own folder in a pool: /archive + home/acct-hpc/u."""
+    return platform.storage_of(pool).root + "/" + rel
+
+
+def confine(platform: Platform, path: str, rel: str, *, allow_root: bool = True) -> str:
+    """A normalised path inside the person's own folder of its pool, or a refusal.
+
+    Call it on the path as given and again on the node's realpath of it (symlink escapes).
+    """
+    norm = normalize_path(path)
+    st = platform.storage_of(norm)
+    root = st.root + "/" + rel
+    if norm == root:
+        if not allow_root:
+            raise HpcError(
+                "E_PERSONAL_ROOT",
+                f"{norm} is your personal root in {st.root}; this act is not allowed on it as a whole.",
+                "Name a folder or file inside it.",
+            )
+        return norm
+    if not norm.startswith(root + "/"):
+        raise HpcError(
+            "E_NOT_YOURS",
+            f"{norm} is outside your own folder {root} (after resolving .. and symlinks).",
+            f"Use a path under {root}.",
+        )
+    return norm
+
+
+def resolve_personal(platform: Platform, pool_or_path: str, relative: str | None, rel: str) -> str:
+    """`/abs/path`, or a pool (`lustre`, `/archive`) plus a path relative to the person's folder there."""
+    if relative is None:
+        return confine(platform, pool_or_path, rel)
+    if relative.startswith("/") or any(c in relative for c in "\x00\n\r"):
+        raise HpcError("E_PATH", f"{relative!r} is not a relative path.", "Give a path relative to your own folder.")
+    base = personal_root(platform, _pool_root(platform, pool_or_path), rel)
+    return confine(platform, posixpath.join(base, relative) if relative else base, rel)
+
+
+def _pool_root(platform: Platform, pool: str) -> str:
+    name = "/" + pool.strip("/")
+    if name not in platform.storage:
+        raise HpcError("E_POOL", f"Unknown storage pool {pool!r}.", "Use one of: " + ", ".join(platform.storage) + ".")
+    return name
+
+
+def data_route(platform: Platform, *paths: str) -> Route:
+    """The data node for a transfer or storage act: one that reaches every pool involved.
+
+    The node of the node group whose hot storage comes first wins (data for /lustre, sydata for
+    /dssg); cold-only acts go to the first data node. Cold storage is written only from a data node.
+    """
+    pools = [platform.storage_of(p) for p in paths]
+    preferred = [g.data_entry for st in pools for g in platform.groups.values() if g.name in st.groups]
+    for node in dict.fromkeys([*preferred, *platform.data_nodes]):
+        if all(node in st.writable_on for st in pools):
+            group = next(g.name for g in platform.groups.values() if g.data_entry == node)
+            roots = ", ".join(dict.fromkeys(st.root for st in pools))
+            return Route(node, group, f"data node that reaches {roots}")
+    raise HpcError(
+        "E_NO_DATA_NODE",
+        "No single data node reaches all of " + ", ".join(dict.fromkeys(st.root for st in pools)) + ".",
+        "Copy in two steps through a pool both sides reach (e.g. cold storage).",
+    )
+
+
+def check_writable(platform: Platform, node: str, path: str) -> Storage:
+    """Writes (cold storage above all) happen only where the table says the pool is writable."""
+    st = platform.storage_of(path)
+    if node not in st.writable_on:
+        where = " and ".join(st.writable_on)
+        raise HpcError(
+            "E_READ_ONLY",
+            f"{st.root} is read-only on {node}; it is written only from {where}.",
+            "Use transfer_data or manage_storage, which run on a data node.",
+        )
+    return st
+
+
+def cold_target(platform: Platform, free: Mapping[str, int]) -> tuple[str, str]:
+    """The cold pool with the most free space right now, and why (PLATFORM.md §4)."""
+    pools = platform.cold_pools
+    missing = [p for p in pools if p not in free]
+    if missing:
+        raise HpcError("E_DF", "The free space of " + ", ".join(missing) + " is unknown.", "Try again in a moment.")
+    best = max(pools, key=lambda p: free[p])
+    figures = ", ".join(f"{p} {free[p] / 2**30:.2f} GiB free" for p in pools)
+    return best, f"{best} has the most free space ({figures})"
+
+
+def check_space(path: str, needed: int, free: int, quota_left: int | None = None) -> None:
+    """Refuse before copying when the destination cannot hold what is to be copied."""
+    if needed > free:
+        raise HpcError(
+            "E_NO_SPACE",
+            f"{needed} bytes ({needed / 2**30:.2f} GiB) are to be copied but {path} has only {free} bytes "
+            f"({free / 2**30:.2f} GiB) free.",
+            "Free space there, pick another pool (destination cold picks the emptier one), or copy less.",
+        )
+    if quota_left is not None and needed > quota_left:
+        raise HpcError(
+            "E_QUOTA",
+            f"{needed} bytes are to be copied but your quota leaves {max(quota_left, 0)} bytes on {path}.",
+            "Free space within your quota (query_quota shows it) or copy less.",
+        )
+
+
+def default_streams(files: int, total_bytes: int) -> int:
+    """Parallel rsyncs for a tree: one for a few files or one big file, more for many small ones."""
+    if files < 64:
+        return 1
+    per_stream = max(1, files // 500)
+    return max(2, min(4, per_stream)) if total_bytes < 2**30 else min(MAX_STREAMS, max(2, per_stream))
+
+
+def check_streams(streams: int) -> int:
+    if not 1 <= streams <= MAX_STREAMS:
+        raise HpcError("E_ARG", f"streams must be 1 to {MAX_STREAMS}.", f"The platform allows at most {MAX_STREAMS}.")
+    return streams
+
+
+def confine_local(resolved: str, roots: Iterable[str]) -> str:
+    """A path on the person's computer (symlinks already resolved) inside a folder they shared.
+
+    The roots are the client's MCP roots and --local-root; without any, nothing local is allowed,
+    so a model cannot reach the person's SSH keys or browser profile.
+    """
+    allowed = [posixpath.normpath(r) for r in roots]
+    norm = posixpath.normpath(resolved)
+    if not allowed:
+        raise HpcError(
+            "E_LOCAL_ROOT",
+            "No local folder is shared with this server, so nothing on this computer can be read or written.",
+            "Share a folder as an MCP root in the client, or start the server with --local-root FOLDER.",
+        )
+    for root in allowed:
+        if norm == root or norm.startswith(root.rstrip("/") + "/"):
+            return norm
+    raise HpcError(
+        "E_LOCAL_ROOT",
+        f"{norm} is outside the shared folders ({', '.join(allowed)}).",
+        "Use a path inside a shared folder, or share its folder (MCP roots or --local-root).",
+    )

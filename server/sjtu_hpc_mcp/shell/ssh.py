@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,26 +271,45 @@ class SshPool:
 
         A relative path is relative to the login home; the absolute path is returned.
         """
+        return (await self.put_files(node, {path: data}, mode))[0]
+
+    async def put_files(self, node: str, files: Mapping[str, str | bytes], mode: int = 0o600) -> list[str]:
+        """Write several files on the node in one SFTP session (parents created), each with `mode`.
+
+        Returns their absolute paths (relative ones are relative to the login home).
+        """
+        written: list[str] = []
+        async with self.sftp(node, what="writing files") as sftp:
+            try:
+                for path, data in files.items():
+                    await sftp.makedirs(path.rsplit("/", 1)[0] or "/", exist_ok=True)
+                    raw = data if isinstance(data, bytes) else data.encode()
+                    async with sftp.open(path, "wb", asyncssh.SFTPAttrs(permissions=mode)) as fh:
+                        await fh.write(raw)
+                    await sftp.chmod(path, mode)
+                    written.append(str(await sftp.realpath(path)))
+            except asyncssh.SFTPError as exc:
+                raise HpcError(
+                    "E_UPLOAD", f"Cannot write {path} on {node}: {exc.reason}.", "Check the folder and your quota."
+                ) from None
+        return written
+
+    @asynccontextmanager
+    async def sftp(self, node: str, what: str = "transferring files") -> AsyncIterator[asyncssh.SFTPClient]:
+        """An SFTP session on the node's pooled connection; it holds one channel while open."""
         n = self._node(node)
         async with n.sem:
             c = await self._acquire(node)
             try:
                 async with c.conn.start_sftp_client() as sftp:
-                    parent = path.rsplit("/", 1)[0] or "/"
-                    await sftp.makedirs(parent, exist_ok=True)
-                    async with sftp.open(path, "w", asyncssh.SFTPAttrs(permissions=mode)) as fh:
-                        await fh.write(data)
-                    await sftp.chmod(path, mode)
-                    return str(await sftp.realpath(path))
-            except asyncssh.SFTPError as exc:
-                raise HpcError(
-                    "E_UPLOAD", f"Cannot write {path} on {node}: {exc.reason}.", "Check the folder and your quota."
-                ) from None
+                    yield sftp
             except _LOST:
                 await self._drop(node, c)
                 raise HpcError(
-                    "E_LOST", f"The connection to {node} was lost while writing {path}.", "Try again."
+                    "E_LOST", f"The connection to {node} was lost while {what}.", "Try again; it resumes."
                 ) from None
+            except asyncssh.ChannelOpenError:
+                raise HpcError("E_LOST", f"{node} refused an SFTP session.", "Try again in a moment.") from None
             finally:
                 c.release()
 

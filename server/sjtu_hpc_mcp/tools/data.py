@@ -1,0 +1,553 @@
+"""transfer_data and manage_storage: on the data node the policy picks from the storages involved."""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .._mcp import (
+    CallToolResult,
+    Consent,
+    Context,
+    MCPServer,
+    Resolve,
+    consent_declined,
+    destructive,
+    elicit_consent,
+    lean,
+    tool_errors,
+)
+from ..core import transfer as t
+from ..core.account import human_bytes, quota_lines
+from ..core.errors import HpcError
+from ..core.platform import Platform
+from ..core.policy import (
+    check_space,
+    check_streams,
+    check_writable,
+    cold_target,
+    confine,
+    data_route,
+    default_streams,
+    home_rel,
+    needs_confirmation,
+)
+from ..core.results import Table, table, table_text
+from ..core.storage import RemovalPreview, Usage
+from ..services import Services, services
+
+MAX_WAIT_S = 50.0
+TICKS = 10  # one status read waits on the node up to 1 s for the end: progress each second, ends seen fast
+QUOTA_S = 5.0
+
+
+class Plan(BaseModel):
+    files: int
+    bytes: int
+    size: str | None
+    streams: int
+    free_bytes: int
+    quota_left_bytes: int | None = None
+
+
+class TransferResult(BaseModel):
+    action: Literal["start", "status", "cancel", "list"]
+    summary: str
+    node: str | None = Field(None, description="Data node the transfer runs on.")
+    transfer: t.TransferStatus | None = None
+    transfers: Table | None = None
+    plan: Plan | None = None
+    would_overwrite: list[str] | None = Field(None, description="Existing destination files that would change.")
+    would_overwrite_total: int | None = None
+    verified: bool | None = None
+    differences: list[str] | None = None
+    warnings: list[str] = []
+
+
+LIST_COLUMNS: list[tuple[str, Any]] = [
+    ("id", lambda s: s.id),
+    ("state", lambda s: s.state),
+    ("mode", lambda s: s.mode),
+    ("percent", lambda s: s.percent),
+    ("size", lambda s: human_bytes(s.bytes_total)),
+    ("source", lambda s: s.source),
+    ("destination", lambda s: s.destination),
+    ("started", lambda s: s.started),
+]
+
+
+def _pool_of(platform: Platform, spec: t.Spec, role: str) -> str:
+    """The storage root an end is on, before anything is resolved: enough to pick the data node."""
+    if spec.kind == "path":
+        assert spec.path is not None
+        return platform.storage_of(spec.path).root
+    if spec.pool == "cold":
+        return platform.cold_view if role == "source" else platform.cold_pools[0]
+    assert spec.pool is not None
+    return spec.pool
+
+
+def _status_text(s: t.TransferStatus) -> str:
+    text = (
+        f"{s.id} {s.state}: {human_bytes(s.bytes_done)} of {human_bytes(s.bytes_total)} ({s.percent}%), "
+        f"{s.files_done}/{s.files_total} files, {s.streams} stream(s)"
+    )
+    if s.rate_bytes_per_s:
+        text += f", {human_bytes(s.rate_bytes_per_s)}/s"
+    if s.eta_s is not None:
+        text += f", about {s.eta_s} s left"
+    if s.cause:
+        text += f". {s.cause}. Fix: {s.fix}"
+    return text
+
+
+def _result(model: TransferResult) -> CallToolResult:
+    parts = [model.summary + (f" [node {model.node}]" if model.node else "")]
+    if model.transfer is not None:
+        parts.append(_status_text(model.transfer))
+        parts += [f"error: {e}" for e in model.transfer.errors]
+    if model.would_overwrite:
+        parts.append("would overwrite: " + ", ".join(model.would_overwrite))
+    if model.differences:
+        parts.append("differs: " + ", ".join(model.differences))
+    if model.transfers is not None:
+        parts.append(table_text(model.transfers))
+    parts += [f"warning: {w}" for w in model.warnings]
+    return lean(model, text="\n".join(parts))
+
+
+async def _follow(svc: Services, ctx: Context[Any, Any], node: str, tid: str, wait_s: float) -> t.TransferStatus:
+    """Status now, or after waiting up to wait_s for the end, with progress notifications meanwhile."""
+    deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
+    status = await svc.data.status(node, tid)
+    while status.state == "running" and time.monotonic() < deadline - 0.05:
+        await ctx.report_progress(status.bytes_done, status.bytes_total or None, f"{status.percent}% of {tid}")
+        ticks = max(1, min(TICKS, int((deadline - time.monotonic()) * 10)))
+        status = await svc.data.status(node, tid, ticks=ticks)
+    if wait_s > 0:
+        await ctx.report_progress(status.bytes_done, status.bytes_total or None, f"{status.state} {tid}")
+    return status
+
+
+async def _quota_left(svc: Services, path: str, rel: str) -> tuple[int | None, list[str]]:
+    """Bytes the person's quota leaves on a hot pool, when the API answers in time (no token: not checked)."""
+    pool = svc.platform.storage_of(path)
+    if pool.kind != "hot" or svc.store.token() is None:
+        return None, []
+    user, account = rel.split("/")[2], rel.split("/")[1]
+    try:
+        answers = await asyncio.wait_for(
+            asyncio.gather(svc.api.quota("user", user), svc.api.quota("account", account)), QUOTA_S
+        )
+    except (HpcError, TimeoutError):
+        return None, ["Your quota could not be read from the API; only the pool's free space was checked."]
+    name = pool.root.strip("/")
+    left = [
+        int(q.limit_bytes - q.used_bytes)
+        for kind, who, a in zip(("user", "account"), (user, account), answers, strict=True)
+        for q in quota_lines(kind, who, a)
+        if q.limit_bytes and q.used_bytes is not None and name in q.filesystem.lower()
+    ]
+    return (min(left) if left else None), []
+
+
+async def _start(
+    svc: Services,
+    ctx: Context[Any, Any],
+    source: str,
+    destination: str,
+    mode: t.Mode,
+    streams: int | None,
+    confirm: bool,
+    approval: Consent,
+    wait_s: float,
+) -> TransferResult:
+    p = svc.platform
+    src, dst = t.parse_location(source), t.parse_location(destination)
+    if "local" in (src.kind, dst.kind):
+        raise HpcError("E_LOCAL", "Copies to and from this computer are not available yet.", "Use two pools.")
+    route = data_route(p, _pool_of(p, src, "source"), _pool_of(p, dst, "destination"))
+    node = route.node
+    home, free = await svc.data.probe(node, list(p.storage))
+    rel = home_rel(home)
+    cold_pool, why = cold_target(p, free) if dst.pool == "cold" else (None, None)
+    ins = await svc.data.inspect(
+        node,
+        t.resolve_source(p, src, rel),
+        t.resolve_destination(p, dst, t.resolve_source(p, src, rel), rel, cold_pool),
+    )
+    # Again on what the node resolved: symlinks may point anywhere.
+    source_path, dest_path = confine(p, ins.source, rel), confine(p, ins.destination, rel)
+    if ins.dest_exists == "dir" and not ins.is_dir:
+        dest_path = posixpath.join(dest_path, posixpath.basename(source_path))
+    if source_path == dest_path or (dest_path + "/").startswith(source_path + "/"):
+        raise HpcError("E_SAME", f"{dest_path} is {source_path} or inside it.", "Copy to another place.")
+    check_writable(p, node, dest_path)
+    if mode == "move":
+        check_writable(p, node, source_path)
+    tid = t.transfer_id(node, source_path, dest_path, mode)
+    warnings: list[str] = []
+
+    try:
+        current = await svc.data.status(node, tid)
+    except HpcError as exc:
+        if exc.code != "E_UNKNOWN_TRANSFER":
+            raise
+        current = None
+    if current is not None and current.state == "running":
+        return TransferResult(
+            action="start",
+            node=node,
+            transfer=current,
+            summary="This transfer is already running; nothing new started.",
+        )
+
+    if ins.dest_exists != "none" or not ins.is_dir:
+        items = await svc.data.itemize(node, t.dry_run_argv(source_path, dest_path, ins.is_dir))
+        entries = t.entries_from_itemized(items)
+        overwrites = [it.path or posixpath.basename(dest_path) for it in items if it.changes_existing_file]
+    else:
+        entries, overwrites = await svc.data.entries(node, source_path), []
+    files = [e for e in entries if e.kind != "d"]
+    needed = sum(e.size for e in files)
+    dest_root = p.storage_of(dest_path).root
+    quota_left, notes = await _quota_left(svc, dest_path, rel)
+    check_space(dest_path, needed, free.get(dest_root, 0), quota_left)
+    n = check_streams(streams) if streams else default_streams(len(files), needed)
+    plan = Plan(
+        files=len(files),
+        bytes=needed,
+        size=human_bytes(needed),
+        streams=max(1, min(n, len(files))),
+        free_bytes=free.get(dest_root, 0),
+        quota_left_bytes=quota_left,
+    )
+    shown = overwrites[: svc.settings.max_rows]
+
+    def preview(summary: str) -> TransferResult:
+        return TransferResult(
+            action="start",
+            node=node,
+            plan=plan,
+            summary=summary,
+            transfer=current,
+            would_overwrite=shown or None,
+            would_overwrite_total=len(overwrites) if overwrites else None,
+            warnings=warnings + notes,
+        )
+
+    what = f"{plan.files} files ({plan.size}) from {source_path} to {dest_path}" + (f" (cold: {why})" if why else "")
+    if overwrites and not confirm and needs_confirmation("overwrite"):
+        return preview(
+            f"Would change {len(overwrites)} existing file(s) at the destination; nothing started. Show the list to "
+            "the person; call again with confirm=true to overwrite them."
+        )
+    if mode == "move" and not confirm and needs_confirmation("move"):
+        return preview(
+            f"Would move {what}: copy, compare checksums, then delete the source. Nothing started. Ask the person; "
+            "call again with confirm=true."
+        )
+    if consent_declined(approval):
+        return preview("The person declined; nothing was started.")
+    if not entries and mode == "copy":
+        return preview(f"Nothing to copy: {dest_path} already holds everything in {source_path}.")
+
+    meta = t.Meta(
+        id=tid,
+        node=node,
+        mode=mode,
+        source=source_path,
+        destination=dest_path,
+        is_dir=ins.is_dir,
+        overwrite=confirm,
+        streams=0,
+        files=len(files),
+        bytes=needed,
+        stream_files=[],
+        stream_bytes=[],
+        started=time.time(),
+        run=(current.run + 1) if current is not None else 1,
+        cold_choice=why,
+    )
+    lists = t.split_streams(entries, n) if ins.is_dir else [[]]
+    sizes = {e.path: e.size for e in files}
+    meta.streams = len(lists)
+    meta.stream_files = [sum(1 for x in lst if x in sizes) for lst in lists] if ins.is_dir else [1]
+    meta.stream_bytes = [sum(sizes.get(x, 0) for x in lst) for lst in lists] if ins.is_dir else [needed]
+    await svc.data.launch(meta, lists)
+    status = await _follow(svc, ctx, node, tid, wait_s)
+    result = preview(f"Started: {what}" + (f" in {meta.streams} streams." if meta.streams > 1 else "."))
+    result.transfer = status
+    result.would_overwrite = result.would_overwrite_total = None
+    return result
+
+
+async def _status(
+    svc: Services, ctx: Context[Any, Any], tid: str, verify: bool, wait_s: float, limit: int
+) -> TransferResult:
+    node = t.node_of_id(svc.platform, tid)
+    status = await _follow(svc, ctx, node, tid, wait_s)
+    result = TransferResult(action="status", node=node, transfer=status, summary=f"Transfer {tid} is {status.state}.")
+    if not verify:
+        return result
+    if status.state == "running":
+        result.warnings.append("Not verified: the transfer is still running; verify once it is done.")
+    elif status.source_removed:
+        result.verified = True
+        result.summary += " It was verified by checksum before the source was deleted."
+    else:
+        is_dir = await _is_dir(svc, node, status)
+        items = await svc.data.itemize(node, t.verify_argv(status.source, status.destination, is_dir))
+        diff = t.differences(items, limit)
+        result.verified = not diff
+        result.differences = diff or None
+        result.summary += " Verified: every file matches by checksum." if not diff else " Files differ (below)."
+    return result
+
+
+async def _is_dir(svc: Services, node: str, status: t.TransferStatus) -> bool:
+    ins = await svc.data.inspect(node, status.source, status.destination)
+    return ins.is_dir
+
+
+async def _cancel(svc: Services, tid: str, confirm: bool, approval: Consent) -> TransferResult:
+    node = t.node_of_id(svc.platform, tid)
+    status = await svc.data.status(node, tid)
+    if status.state != "running":
+        return TransferResult(action="cancel", node=node, transfer=status, summary=f"Not running ({status.state}).")
+    if needs_confirmation("cancel_transfer") and not confirm:
+        return TransferResult(
+            action="cancel",
+            node=node,
+            transfer=status,
+            summary="Would stop this transfer (what was copied stays); nothing done. Call again with confirm=true.",
+        )
+    if consent_declined(approval):
+        return TransferResult(action="cancel", node=node, transfer=status, summary="The person declined; it runs on.")
+    _, left = await svc.data.cancel(node, tid)
+    status = await svc.data.status(node, tid)
+    summary = "Cancelled; what was copied stays. Start it again to resume."
+    if left:
+        summary += f" {left} rsync process(es) did not stop yet; check again."
+    return TransferResult(action="cancel", node=node, transfer=status, summary=summary)
+
+
+async def _list(svc: Services, limit: int) -> TransferResult:
+    nodes = svc.platform.data_nodes
+    found = await asyncio.gather(*(svc.data.transfers(n, limit) for n in nodes), return_exceptions=True)
+    rows: list[t.TransferStatus] = []
+    warnings: list[str] = []
+    for node, f in zip(nodes, found, strict=True):
+        if isinstance(f, HpcError):
+            warnings.append(f"{node}: {f}")
+        elif isinstance(f, BaseException):
+            raise f
+        else:
+            rows += f
+    rows.sort(key=lambda s: s.started, reverse=True)
+    return TransferResult(
+        action="list",
+        transfers=table(rows, LIST_COLUMNS, limit),
+        summary=f"{len(rows)} transfers on {', '.join(nodes)}",
+        warnings=warnings,
+    )
+
+
+# -- manage_storage ---------------------------------------------------------------------------------
+
+
+class StorageResult(BaseModel):
+    action: Literal["list", "usage", "free", "mkdir", "remove"]
+    summary: str
+    node: str
+    path: str | None = None
+    entries: Table | None = None
+    usage: Usage | None = None
+    free: Table | None = None
+    removal: RemovalPreview | None = None
+    removed: bool | None = None
+    warnings: list[str] = []
+
+
+ENTRY_COLUMNS: list[tuple[str, Any]] = [
+    ("name", lambda e: e.name),
+    ("kind", lambda e: e.kind),
+    ("bytes", lambda e: e.size),
+    ("modified", lambda e: e.modified),
+]
+
+
+def _storage_result(model: StorageResult) -> CallToolResult:
+    parts = [f"{model.summary} [node {model.node}]"]
+    for tbl in (model.entries, model.free):
+        if tbl is not None:
+            parts.append(table_text(tbl))
+    if model.usage is not None and model.usage.largest:
+        parts.append("largest: " + ", ".join(f"{n} {human_bytes(b)}" for n, b in model.usage.largest))
+    if model.removal is not None and model.removal.first:
+        parts.append("first entries: " + ", ".join(model.removal.first))
+    parts += [f"warning: {w}" for w in model.warnings]
+    return lean(model, text="\n".join(parts))
+
+
+async def _storage(
+    svc: Services, action: str, path: str | None, confirm: bool, approval: Consent, limit: int
+) -> StorageResult:
+    p = svc.platform
+    if action == "free":
+        node = data_route(p, *p.cold_pools).node
+        _, free = await svc.data.probe(node, list(p.storage))
+        tbl = table(
+            [(root, free.get(root)) for root in p.storage],
+            [
+                ("pool", lambda r: r[0]),
+                ("kind", lambda r: p.storage[r[0]].kind),
+                ("free_bytes", lambda r: r[1]),
+                ("free", lambda r: human_bytes(r[1])),
+            ],
+            limit,
+        )
+        _, why = cold_target(p, free)
+        return StorageResult(action="free", node=node, free=tbl, summary=f"Free space; for cold data: {why}.")
+    if path is None:
+        raise HpcError("E_ARG", f"{action} needs a path.", "Give path, e.g. lustre:results or /archive/home/….")
+    spec = t.parse_location(path)
+    if spec.kind == "local":
+        raise HpcError("E_ARG", "manage_storage acts on the platform's storage only.", "Give a pool path.")
+    node = data_route(p, _pool_of(p, spec, "source")).node
+    rel = await svc.data.rel(node)
+    given = t.resolve_storage_path(p, spec, rel)
+    # Again on what the node resolves: a symlink (or a parent that is one) may point anywhere.
+    where = confine(p, await svc.data.realpath(node, given), rel, allow_root=action != "remove")
+    if action == "remove":
+        where = confine(p, given, rel, allow_root=False)  # the link itself goes, never its target
+    if action == "mkdir":
+        check_writable(p, node, where)
+        await svc.data.mkdir(node, where)
+        return StorageResult(action="mkdir", node=node, path=where, summary=f"Created {where} (or it existed).")
+    if action == "list":
+        found, total = await svc.data.list_dir(node, where, limit)
+        tbl = table(found, ENTRY_COLUMNS, limit)
+        tbl.total, tbl.truncated = total, total > len(found)
+        return StorageResult(action="list", node=node, path=where, entries=tbl, summary=f"{total} entries in {where}")
+    if action == "usage":
+        u = await svc.data.usage(node, where)
+        note = "" if u.complete else " (lower bound: du was stopped by its time limit)"
+        return StorageResult(action="usage", node=node, path=where, usage=u, summary=f"{where}: {u.size}{note}")
+    check_writable(p, node, where)
+    preview = await svc.data.scan(node, where)
+    what = f"{preview.files} files and {preview.dirs} folders, {preview.size}, in {where}"
+    if needs_confirmation("remove") and not confirm:
+        return StorageResult(
+            action="remove",
+            node=node,
+            path=where,
+            removal=preview,
+            removed=False,
+            summary=f"Would delete {what}; nothing deleted. Ask the person; call again with confirm=true.",
+        )
+    if consent_declined(approval):
+        return StorageResult(
+            action="remove", node=node, path=where, removal=preview, removed=False, summary="Declined."
+        )
+    await svc.data.remove(node, where)
+    return StorageResult(
+        action="remove", node=node, path=where, removal=preview, removed=True, summary=f"Deleted {what}."
+    )
+
+
+# -- the tools --------------------------------------------------------------------------------------
+
+Location = Annotated[
+    str,
+    Field(
+        max_length=4096,
+        description="/lustre/home/<acct>/<user>/x, POOL:relative/path (lustre, dssg, archive, vault, union), "
+        "cold (a destination: the emptier cold pool; a source: cold:x reads via /union), or local:/path.",
+    ),
+]
+TransferId = Annotated[str, Field(pattern=r"^(data|sydata|local)-[0-9a-f]{12}$")]
+
+
+async def _consent_for_transfer(
+    ctx: Context[Any, Any], action: str, confirm: bool, mode: str = "copy", transfer_id: str | None = None
+) -> Any:
+    if not confirm:
+        return None
+    if action == "cancel":
+        return elicit_consent(ctx, f"Stop transfer {transfer_id}? What was copied stays.")
+    if action == "start":
+        verb = (
+            "Move (the source is deleted after a checksum check)" if mode == "move" else "Overwrite existing files in"
+        )
+        return elicit_consent(ctx, f"{verb} the destination of this transfer?")
+    return None
+
+
+async def _consent_for_storage(ctx: Context[Any, Any], action: str, confirm: bool, path: str | None = None) -> Any:
+    if action == "remove" and confirm:
+        return elicit_consent(ctx, f"Delete {path} and everything in it? This cannot be undone.")
+    return None
+
+
+def register(mcp: MCPServer[Services]) -> None:
+    @mcp.tool(annotations=destructive("Transfer data"))
+    @tool_errors
+    async def transfer_data(
+        ctx: Context[Any, Any],
+        action: Literal["start", "status", "cancel", "list"],
+        source: Location | None = None,
+        destination: Location | None = None,
+        mode: Annotated[t.Mode, Field(description="move deletes the source after a checksum check.")] = "copy",
+        streams: Annotated[
+            int | None, Field(ge=1, le=10, description="Parallel rsyncs; default from the file count.")
+        ] = None,
+        transfer_id: TransferId | None = None,
+        verify: Annotated[bool, Field(description="status: compare checksums of source and destination.")] = False,
+        wait_s: Annotated[float, Field(ge=0, le=50, description="Wait up to this long for the end.")] = 0,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+        confirm: Annotated[
+            bool, Field(description="true only after the person agreed (overwrite, move, cancel).")
+        ] = False,
+        approval: Annotated[Consent, Resolve(_consent_for_transfer)] = None,
+    ) -> Annotated[CallToolResult, TransferResult]:
+        """Copy or move data between hot and cold storage on a data node, in the background (rsync in tmux).
+
+        start returns an id; status (wait_s to wait) follows it. Never deletes or overwrites without confirm=true.
+        """
+        svc = services(ctx)
+        if action == "start":
+            if source is None or destination is None:
+                raise HpcError(
+                    "E_ARG", "start needs source and destination.", "Give both, e.g. lustre:results and cold."
+                )
+            model = await _start(svc, ctx, source, destination, mode, streams, confirm, approval, wait_s)
+        elif action == "list":
+            model = await _list(svc, limit)
+        elif transfer_id is None:
+            raise HpcError("E_ARG", f"{action} needs transfer_id.", "Take it from start or list.")
+        elif action == "status":
+            model = await _status(svc, ctx, transfer_id, verify, wait_s, limit)
+        else:
+            model = await _cancel(svc, transfer_id, confirm, approval)
+        return _result(model)
+
+    @mcp.tool(annotations=destructive("Manage storage"))
+    @tool_errors
+    async def manage_storage(
+        ctx: Context[Any, Any],
+        action: Literal["list", "usage", "free", "mkdir", "remove"],
+        path: Location | None = None,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+        confirm: Annotated[bool, Field(description="remove: true only after the person agreed.")] = False,
+        approval: Annotated[Consent, Resolve(_consent_for_storage)] = None,
+    ) -> Annotated[CallToolResult, StorageResult]:
+        """List, measure, create or delete in the person's own folders; free space of every pool.
+
+        remove without confirm=true only shows what would go.
+        """
+        return _storage_result(await _storage(services(ctx), action, path, confirm, approval, limit))
