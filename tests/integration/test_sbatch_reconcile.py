@@ -12,10 +12,12 @@ import pytest
 from conftest import install_credentials, make_user_cert
 from sjtu_hpc_mcp.core.errors import HpcError
 from sjtu_hpc_mcp.core.policy import job_route
+from sjtu_hpc_mcp.core.slurm.commands import JobOptions
+from sjtu_hpc_mcp.core.slurm.requests import SbatchRequest
 from sjtu_hpc_mcp.services import Services
 from sjtu_hpc_mcp.settings import Settings, parse_host_map
+from sjtu_hpc_mcp.shell.jobs import SlurmJobs
 from sjtu_hpc_mcp.shell.ssh import RunResult, SshPool
-from sjtu_hpc_mcp.tools.slurm import _sbatch
 
 pytestmark = [pytest.mark.lab, pytest.mark.anyio]
 
@@ -25,7 +27,7 @@ class ReplyLostAfterSbatch(SshPool):
 
     async def run(self, node: str, argv: Sequence[str], **kw: Any) -> RunResult:
         result = await super().run(node, argv, **kw)
-        if argv[0] == "sbatch" and "--test-only" not in argv:
+        if "sbatch" in argv and "--test-only" not in argv:
             self.submitted = result.stdout.strip()
             raise HpcError("E_LOST", "lost", "")
         return result
@@ -40,7 +42,8 @@ async def test_lost_reply_is_reconciled(lab: dict[str, Any], workspace: Path) ->
     svc.ssh = ReplyLostAfterSbatch(settings, svc.store)
     try:
         route = job_route(svc.platform, partition="cpu")
-        result = await _sbatch(svc, route, "cpu", "#!/bin/bash\nsleep 120\n", None, test_only=False)
+        jobs = SlurmJobs.of(settings, svc.platform, svc.ssh)
+        result = await jobs.submit(route, SbatchRequest("cpu", "#!/bin/bash\nsleep 120\n", JobOptions(), False))
         assert result.submission is not None and result.submission.reconciled
         assert result.submission.job_id == svc.ssh.submitted  # type: ignore[attr-defined]
         queue = await svc.ssh.run(route.node, ["squeue", "--me", "-h", "-o", "%i|%k"], idempotent=True)

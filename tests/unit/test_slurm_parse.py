@@ -301,6 +301,9 @@ def test_exit_code(text: str, result: tuple[int | None, int | None]) -> None:
         ("12345", 12345, None),
         ("12345;sjtu\n", 12345, "sjtu"),
         ("some banner\n12345\n", 12345, None),
+        # A site wrapper prints sbatch's plain wording even under --parsable: still submitted.
+        ("Submitted batch job 12345\n", 12345, None),
+        ("Submitted batch job 12345 on cluster sy\n", 12345, "sy"),
     ],
 )
 def test_parse_sbatch(stdout: str, job_id: int, cluster: str | None) -> None:
@@ -309,7 +312,7 @@ def test_parse_sbatch(stdout: str, job_id: int, cluster: str | None) -> None:
     assert (result.job_id, result.cluster) == (job_id, cluster)
 
 
-@pytest.mark.parametrize("stdout", ["", "\n", "Submitted batch job 12345\n", "12a45\n", "-1\n"])
+@pytest.mark.parametrize("stdout", ["", "\n", "Submitted batch job\n", "Submitted batch job 12a\n", "12a45\n", "-1\n"])
 def test_parse_sbatch_nothing(stdout: str) -> None:
     assert parse_sbatch(stdout) is None
 
@@ -326,6 +329,44 @@ def test_parse_sbatch_test_only() -> None:
     assert result.nodes == "cas[001-002]"
     assert result.partition == "cpu"
     assert parse_sbatch_test_only("sbatch: error: Invalid partition name specified\n") is None
+
+
+@pytest.mark.parametrize(
+    ("stderr", "start", "nodes", "partition", "cluster"),
+    [
+        # 18.08 .. 24.11
+        ("sbatch: Job 5 to start at 2026-12-01T10:00:00 using 4 processors on nodes n1 in partition cpu\n",
+         "2026-12-01T10:00:00", "n1", "cpu", None),
+        # 25.05: a stray " a" after the time
+        ("sbatch: Job 5 to start at 2026-12-01T10:00:00 a using 4 processors on nodes n[1-2] in partition cpu\n",
+         "2026-12-01T10:00:00", "n[1-2]", "cpu", None),
+        # 25.05 on a multi-cluster site
+        ("sbatch: Job 5 to start at 2026-12-01T10:00:00 a using 4 processors on nodes n1 in partition cpu"
+         " on cluster sy\n", "2026-12-01T10:00:00", "n1", "cpu", "sy"),
+        # 17.11 and older: no "nodes", no partition
+        ("sbatch: Job 5 to start at 2026-12-01T10:00:00 using 4 processors on n1\n",
+         "2026-12-01T10:00:00", "n1", None, None),
+    ],
+)  # fmt: skip
+def test_parse_sbatch_test_only_wordings(
+    stderr: str, start: str, nodes: str, partition: str | None, cluster: str | None
+) -> None:
+    result = parse_sbatch_test_only(stderr)
+    assert result is not None
+    assert (result.job_id, result.start_time, result.processors) == (5, start, 4)
+    assert (result.nodes, result.partition, result.cluster) == (nodes, partition, cluster)
+
+
+def test_allocation_failure_is_the_reason() -> None:
+    stderr = (
+        "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy\n"
+        "allocation failure: Your account acct-hpc has exceeded its GPU quota for this month\n"
+    )
+    assert slurm_errors(stderr) == [
+        "Your account acct-hpc has exceeded its GPU quota for this month",
+        "Batch job submission failed: Job violates accounting/QOS policy",
+    ]
+    assert slurm_errors("sbatch: error: allocation failure: no such QOS\n") == ["no such QOS"]
 
 
 def test_slurm_errors() -> None:

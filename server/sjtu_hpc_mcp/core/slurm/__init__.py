@@ -7,7 +7,10 @@ what a result may carry.
 
 from sjtu_hpc_mcp.core.slurm.bounds import TailText, tail_text
 from sjtu_hpc_mcp.core.slurm.commands import (
+    JobOptions,
     SbatchOptions,
+    command_name,
+    remote_argv,
     sacct_argv,
     sacct_comments_argv,
     sbatch_argv,
@@ -34,7 +37,17 @@ from sjtu_hpc_mcp.core.slurm.parse import (
     parse_sbatch_test_only,
     parse_sinfo,
     parse_squeue,
+    parse_submit_lines,
     slurm_errors,
+)
+from sjtu_hpc_mcp.core.slurm.results import (
+    Command,
+    JobOutcome,
+    JobOutput,
+    SlurmResult,
+    Stream,
+    Submission,
+    result_text,
 )
 from sjtu_hpc_mcp.core.slurm.scontrol import JobDetail, parse_scontrol_jobs
 from sjtu_hpc_mcp.core.slurm.seff import SeffReport, parse_seff
@@ -49,17 +62,25 @@ from sjtu_hpc_mcp.core.slurm.states import (
 __all__ = [
     "JOB_STATES",
     "AccountedJob",
+    "Command",
     "GpuCount",
     "JobComment",
     "JobDetail",
+    "JobOptions",
+    "JobOutcome",
+    "JobOutput",
     "JobState",
     "PartitionInfo",
     "QueuedJob",
     "SbatchOptions",
     "SbatchTestOnly",
     "SeffReport",
+    "SlurmResult",
+    "Stream",
+    "Submission",
     "Submitted",
     "TailText",
+    "command_name",
     "find_by_comment",
     "lookup_state",
     "normalize_state",
@@ -72,6 +93,9 @@ __all__ = [
     "parse_seff",
     "parse_sinfo",
     "parse_squeue",
+    "parse_submit_lines",
+    "remote_argv",
+    "result_text",
     "sacct_argv",
     "sacct_comments_argv",
     "sbatch_argv",

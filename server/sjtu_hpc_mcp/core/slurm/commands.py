@@ -68,8 +68,46 @@ SACCT_COMMENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("comment", "Comment"),
 )
 
+# wait: allocations and their steps (MaxRSS is on the steps), one line each.
+SACCT_USAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("job_id", "JobID"),
+    ("state", "State"),
+    ("exit_code", "ExitCode"),
+    ("elapsed", "Elapsed"),
+    ("time_limit", "Timelimit"),
+    ("alloc_cpus", "AllocCPUS"),
+    ("nodes", "NNodes"),
+    ("req_mem", "ReqMem"),
+    ("total_cpu", "TotalCPU"),
+    ("max_rss", "MaxRSS"),
+    ("partition", "Partition"),
+)
+# Reconciling a lost sbatch reply from accounting: SubmitLine holds the script path with its mark.
+SACCT_SUBMIT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("job_id", "JobID"),
+    ("state", "State"),
+    ("submit_line", "SubmitLine"),  # last: free text
+)
+
 DEFAULT_SACCT_START = "now-24hours"
+# A login environment may set SLURM_TIME_FORMAT (epoch seconds, or a format with spaces): every
+# remote Slurm command runs with the standard one, so the parsers always read ISO times.
+SLURM_ENV: tuple[str, ...] = ("env", "SLURM_TIME_FORMAT=standard")
+SLURM_COMMANDS = frozenset({"sinfo", "squeue", "sacct", "sbatch", "scancel", "scontrol", "seff", "sacctmgr"})
 MAX_TAIL_BYTES = 1024 * 1024
+
+
+def remote_argv(argv: Sequence[str]) -> list[str]:
+    """The argv as run on the node: Slurm commands get SLURM_ENV in front; others stay as they are."""
+    return [*SLURM_ENV, *argv] if argv and argv[0] in SLURM_COMMANDS else list(argv)
+
+
+def command_name(argv: Sequence[str]) -> str:
+    """`sbatch` for `env SLURM_TIME_FORMAT=standard sbatch …` (for messages)."""
+    words = list(argv)
+    if words and words[0] == "env":
+        words = [w for w in words[1:] if "=" not in w] or words
+    return words[0] if words else "?"
 
 
 def _format(columns: Sequence[tuple[str, str]], sep: str) -> str:
@@ -228,12 +266,34 @@ def sacct_comments_argv(start: str = DEFAULT_SACCT_START, user: str | None = Non
     return argv
 
 
-class SbatchOptions(BaseModel):
-    """Typed sbatch options; each is checked again by sbatch_argv before use."""
+def sacct_usage_argv(job_ids: Iterable[str | int]) -> list[str]:
+    """State, exit code and usage of the given jobs and their steps: what `wait` polls."""
+    ids = v.job_ids(job_ids)
+    if not ids:
+        raise HpcError("E_JOBID", "no job ids to poll", "give job ids")
+    fmt = _format(SACCT_USAGE_COLUMNS, ",")
+    return ["sacct", "--parsable2", "--noheader", f"--format={fmt}", f"--jobs={','.join(ids)}"]
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    partition: str | None = Field(None, description="Partition, e.g. cpu, a100, debug.")
+def sacct_submit_lines_argv(start: str = DEFAULT_SACCT_START) -> list[str]:
+    """The person's jobs since start with the command line that submitted each (Slurm 21.08+)."""
+    fmt = _format(SACCT_SUBMIT_COLUMNS, ",")
+    return [
+        "sacct",
+        "--allocations",
+        "--parsable2",
+        "--noheader",
+        f"--format={fmt}",
+        f"--starttime={v.slurm_time(start, 'start time')}",
+    ]
+
+
+class JobOptions(BaseModel):
+    """sbatch options as the tool takes them (the partition is a top-level field). The one schema
+    of these fields: each is checked by sbatch_argv, which refuses with a coded error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     time: str | None = Field(None, description="Wall time: MM, HH:MM:SS or D-HH:MM:SS.")
     nodes: int | None = Field(None, description="Number of nodes.")
     ntasks: int | None = Field(None, description="Number of tasks.")
@@ -242,12 +302,20 @@ class SbatchOptions(BaseModel):
     mem: str | None = Field(None, description="Memory per node: 4G, 500M, 4096 (MB).")
     gpus: int | None = Field(None, description="GPUs per node (--gres=gpu:N).")
     job_name: str | None = Field(None, description="Job name: letters, digits, . _ + -.")
-    output: str | None = Field(None, description="Absolute stdout path; %j %x %A %a allowed.")
-    error: str | None = Field(None, description="Absolute stderr path; %j %x %A %a allowed.")
+    output: str | None = Field(None, description="Absolute stdout path in hot storage; %j %x %A %a allowed.")
+    error: str | None = Field(None, description="Absolute stderr path in hot storage.")
     array: str | None = Field(None, description="Array indexes: 1-10, 1,3,5, 1-100%10.")
     dependency: str | None = Field(None, description="afterok:123, afterany:123:124, singleton.")
     begin: str | None = Field(None, description="Earliest start: now+1hour or YYYY-MM-DDTHH:MM.")
-    workdir: str | None = Field(None, description="Absolute working directory.")
+    workdir: str | None = Field(None, description="Absolute working directory in hot storage.")
+
+
+class SbatchOptions(JobOptions):
+    """JobOptions plus what the server adds (partition, mark, test_only); strictly typed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    partition: str | None = Field(None, description="Partition, e.g. cpu, a100, debug.")
     comment: str | None = Field(None, description="Reconciliation token, e.g. mcp-<uuid>.")
     test_only: bool = Field(False, description="Validate and estimate a start; submit nothing.")
 

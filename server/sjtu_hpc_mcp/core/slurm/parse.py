@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
+from sjtu_hpc_mcp.core.slurm import patterns
 from sjtu_hpc_mcp.core.slurm.commands import (
     SACCT_COLUMNS,
+    SACCT_SUBMIT_COLUMNS,
     SINFO_COLUMNS,
     SQUEUE_COLUMNS,
     SQUEUE_COMMENT_COLUMNS,
@@ -25,7 +27,7 @@ def _opt(text: str) -> str | None:
     return None if value in _NONE_WORDS else value
 
 
-def _rows(text: str, columns: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+def rows_of(text: str, columns: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     """Split `a|b|…|last` lines by the column list; the last column absorbs any extra `|`."""
     names = [name for name, _ in columns]
     rows = []
@@ -90,7 +92,7 @@ def _cpus(text: str) -> tuple[int, int, int, int]:
 def parse_sinfo(text: str) -> list[PartitionInfo]:
     """One entry per partition (sinfo prints a line per partition and node state), in order."""
     merged: dict[str, PartitionInfo] = {}
-    for row in _rows(text, SINFO_COLUMNS):
+    for row in rows_of(text, SINFO_COLUMNS):
         raw_name = row["partition"].strip()
         name = raw_name.rstrip("*")
         if not name:
@@ -167,7 +169,7 @@ def _reason_or_nodes(text: str) -> tuple[str | None, str | None]:
 
 def parse_squeue(text: str) -> list[QueuedJob]:
     jobs = []
-    for row in _rows(text, SQUEUE_COLUMNS):
+    for row in rows_of(text, SQUEUE_COLUMNS):
         state = parse_state(row["state"])
         reason, nodes = _reason_or_nodes(row["reason_or_nodelist"])
         jobs.append(
@@ -229,7 +231,7 @@ def parse_exit_code(text: str) -> tuple[int | None, int | None]:
 
 def parse_sacct(text: str) -> list[AccountedJob]:
     jobs = []
-    for row in _rows(text, SACCT_COLUMNS):
+    for row in rows_of(text, SACCT_COLUMNS):
         state = parse_state(row["state"])
         exit_code, signal = parse_exit_code(row["exit_code"])
         req_mem = _opt(row["req_mem"])
@@ -274,7 +276,7 @@ class JobComment(BaseModel):
 def parse_job_comments(text: str) -> list[JobComment]:
     """Output of squeue_comments_argv or sacct_comments_argv (same three columns)."""
     out = []
-    for row in _rows(text, SQUEUE_COMMENT_COLUMNS):
+    for row in rows_of(text, SQUEUE_COMMENT_COLUMNS):
         state = parse_state(row["state"])
         out.append(
             JobComment(
@@ -292,6 +294,27 @@ def find_by_comment(rows: Sequence[JobComment], token: str) -> list[JobComment]:
     return [row for row in rows if row.comment == token]
 
 
+class SubmitLine(BaseModel):
+    job_id: str
+    state: str
+    marks: list[str]  # `mcp-…` marks in the command line (script path, --comment)
+
+
+_MARK = re.compile(patterns.MARK, re.ASCII)
+
+
+def parse_submit_lines(text: str) -> list[SubmitLine]:
+    """Output of sacct_submit_lines_argv."""
+    return [
+        SubmitLine(
+            job_id=row["job_id"].strip(),
+            state=parse_state(row["state"]).state,
+            marks=_MARK.findall(row["submit_line"]),
+        )
+        for row in rows_of(text, SACCT_SUBMIT_COLUMNS)
+    ]
+
+
 # --- sbatch ------------------------------------------------------------------------------------
 
 
@@ -301,12 +324,16 @@ class Submitted(BaseModel):
 
 
 _PARSABLE = re.compile(r"^(\d+)(?:;(\S+))?$")
+# What sbatch prints without --parsable; some site wrappers print it even with --parsable.
+_SUBMITTED = re.compile(r"^Submitted batch job (\d+)(?: on cluster (\S+))?$")
 
 
 def parse_sbatch(stdout: str) -> Submitted | None:
-    """`12345` or `12345;cluster` from `sbatch --parsable`; None if no such line (not submitted)."""
+    """`12345` or `12345;cluster` from `sbatch --parsable`, or `Submitted batch job 12345 [on cluster
+    C]` (a site wrapper's wording); None if no such line (not submitted)."""
     for line in reversed(output_lines(stdout)):
-        match = _PARSABLE.match(line.strip())
+        text = line.strip()
+        match = _PARSABLE.match(text) or _SUBMITTED.match(text)
         if match:
             return Submitted(job_id=int(match.group(1)), cluster=match.group(2))
     return None
@@ -316,31 +343,51 @@ class SbatchTestOnly(BaseModel):
     job_id: int
     start_time: str
     processors: int
-    nodes: str
-    partition: str
+    nodes: str | None  # Slurm 17.11 and older print the nodes without the word "nodes"
+    partition: str | None  # not printed by 17.11 and older
+    cluster: str | None = None  # multi-cluster sites (25.05 on)
 
 
-_TEST_ONLY = re.compile(r"Job (\d+) to start at (\S+) using (\d+) processors on nodes (\S+) in partition (\S+)")
+# `Job 123 to start at T using 4 processors on nodes n[1-2] in partition cpu` (18.08-24.11);
+# 25.05 prints a stray ` a` after the time and, on multi-cluster sites, ` on cluster C`;
+# 17.11 and older: `... using 4 processors on n[1-2]`.
+_TEST_ONLY = re.compile(
+    r"Job (\d+) to start at (\S+)(?: a)? using (\d+) processors"
+    r"(?: on (?:nodes )?(\S+))?(?: in partition (\S+))?(?: on cluster (\S+))?",
+    re.ASCII,
+)
 
 
 def parse_sbatch_test_only(stderr: str) -> SbatchTestOnly | None:
     """`sbatch: Job 123 to start at 2026-11-26T06:50:00 using 1 processors on nodes n1 in
-    partition cpu` (printed on stderr); None when sbatch refused the job."""
+    partition cpu` (printed on stderr) in the wording of any Slurm since 17.11; None when sbatch
+    refused the job."""
     match = _TEST_ONLY.search(stderr)
     if not match:
         return None
-    job, start, procs, nodes, part = match.groups()
-    return SbatchTestOnly(job_id=int(job), start_time=start, processors=int(procs), nodes=nodes, partition=part)
+    job, start, procs, nodes, part, cluster = match.groups()
+    return SbatchTestOnly(
+        job_id=int(job), start_time=start, processors=int(procs), nodes=nodes, partition=part, cluster=cluster
+    )
 
 
 _ERROR = re.compile(r"(?:[\w.-]+:? )?error: (.*)", re.ASCII)
+# A job_submit plugin or a QOS refusal: `sbatch: error: ... allocation failure: <reason>` or bare.
+_ALLOCATION_FAILURE = re.compile(r"(?:^|.*?\s)allocation failure: (.*)", re.ASCII | re.IGNORECASE)
 
 
 def slurm_errors(stderr: str) -> list[str]:
-    """The `sbatch: error: …`, `slurm_load_jobs error: …` messages, without the prefix."""
-    out = []
+    """The reasons Slurm gave: `sbatch: error: …`, `slurm_load_jobs error: …` without the prefix,
+    and `allocation failure: <reason>` lines (the policy's reason); the latter come first."""
+    failures: list[str] = []
+    out: list[str] = []
     for line in output_lines(stderr):
-        match = _ERROR.fullmatch(line.strip())
+        text = line.strip()
+        failure = _ALLOCATION_FAILURE.fullmatch(text)
+        if failure and failure.group(1).strip():
+            failures.append(failure.group(1).strip())
+            continue
+        match = _ERROR.fullmatch(text)
         if match and match.group(1).strip():
             out.append(match.group(1).strip())
-    return out
+    return failures + out

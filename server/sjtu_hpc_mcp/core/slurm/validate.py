@@ -12,17 +12,17 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sjtu_hpc_mcp.core.errors import HpcError
+from sjtu_hpc_mcp.core.slurm import patterns
 from sjtu_hpc_mcp.core.slurm.units import duration_seconds
 
 # C0/C1 controls and the Unicode line separators (str.splitlines breaks on all of them).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
-_JOB_ID = re.compile(r"[1-9]\d{0,9}(?:_\d{1,10})?", re.ASCII)
-_RANGES = r"\d{1,10}(?:-\d{1,10})?(?:,\d{1,10}(?:-\d{1,10})?)*"
-_JOB_ID_OR_TASKS = re.compile(rf"[1-9]\d{{0,9}}(?:_\d{{1,10}}|_\[{_RANGES}\])?", re.ASCII)
-_NAME = re.compile(r"[A-Za-z0-9._+][A-Za-z0-9._+-]{0,127}", re.ASCII)
-_PARTITION = re.compile(r"[A-Za-z0-9_]{1,64}", re.ASCII)
-_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}", re.ASCII)
+_JOB_ID = re.compile(patterns.JOB_ID, re.ASCII)
+_JOB_ID_OR_TASKS = re.compile(patterns.JOB_ID_OR_TASKS, re.ASCII)
+_NAME = re.compile(patterns.NAME, re.ASCII)
+_PARTITION = re.compile(patterns.PARTITION, re.ASCII)
+_USER = re.compile(patterns.USER, re.ASCII)
 _MEM = re.compile(r"([1-9]\d{0,9})([KMGT]?)", re.IGNORECASE | re.ASCII)
 _ARRAY_ITEM = r"\d{1,7}(?:-\d{1,7}(?::[1-9]\d{0,6})?)?"
 _ARRAY = re.compile(rf"{_ARRAY_ITEM}(?:,{_ARRAY_ITEM})*(?:%[1-9]\d{{0,6}})?", re.ASCII)

@@ -1,0 +1,441 @@
+"""SlurmJobs: runs the core's Slurm requests on an entry node, with the job journal and the shared
+waiter. Thin: every rule, argv, parser and message comes from the core; this module sequences I/O.
+
+- every Slurm argv runs as `env SLURM_TIME_FORMAT=standard …` (core.slurm.commands.remote_argv);
+- sbatch: upload, journal, submit; a lost reply is reconciled by the job's mark (squeue, then
+  sacct's SubmitLine), never submitted twice;
+- job_output: from Slurm while it knows the job, else from the journal;
+- wait: one poll per entry node however many calls wait (see JobWatch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from ..core import journal as jr
+from ..core import slurm as s
+from ..core.errors import HpcError
+from ..core.platform import Platform
+from ..core.policy import Route, needs_confirmation, of_other_group, refuse_cold_reads, time_limit_warnings
+from ..core.results import table
+from ..core.slurm import commands as c
+from ..core.slurm import outcome as oc
+from ..core.slurm import requests as rq
+from ..core.slurm import script as sc
+from ..core.slurm.results import JobOutcome, JobOutput, SlurmResult, Submission
+from ..core.slurm.units import duration_seconds
+from ..settings import Settings
+from .journal import JobJournal
+from .ssh import RunResult, SshPool
+
+log = logging.getLogger(__name__)
+
+OnChange = Callable[[str], Awaitable[None]]
+
+# The shared poll: at least MIN_GAP_S apart per node; BASE_S after a change, then backing off.
+MIN_GAP_S = 2.0
+BASE_S = 2.0
+FACTOR = 1.5
+MAX_S = 15.0
+STDERR_TAIL_BYTES = 4096
+
+
+class JobWatch:
+    """The jobs of one entry node that calls are waiting for, polled by one background task.
+
+    Each poll is one `sacct` for every watched job. A call that joins with jobs not seen yet
+    wakes the task, which still keeps MIN_GAP_S since the previous poll; otherwise the interval
+    grows from BASE_S by FACTOR up to MAX_S while no job changes state.
+    """
+
+    def __init__(self, node: str, poll: Callable[[list[str]], Awaitable[dict[str, oc.JobUsage]]]) -> None:
+        self.node = node
+        self.poll = poll
+        self.interest: Counter[str] = Counter()
+        self.latest: dict[str, oc.JobUsage] = {}
+        self.covered: dict[str, int] = {}  # job id → generation of the last poll that asked for it
+        self.generation = 0
+        self.polls = 0
+        self.error: HpcError | None = None
+        self.updated = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.last_poll = -1e9
+        self.interval = BASE_S
+
+    async def _loop(self) -> None:
+        while self.interest:
+            gap = MIN_GAP_S - (time.monotonic() - self.last_poll)
+            if gap > 0:
+                await asyncio.sleep(gap)
+            ids = sorted(self.interest)
+            if not ids:
+                break
+            self.last_poll = time.monotonic()
+            changed = False
+            try:
+                found = await self.poll(ids)
+            except HpcError as exc:
+                self.error = exc
+                log.info("poll on %s failed: %s", self.node, exc.code)
+            else:
+                self.error = None
+                for job_id in ids:
+                    new, old = found.get(job_id), self.latest.get(job_id)
+                    if new is not None:
+                        changed |= old is None or old.state != new.state
+                        self.latest[job_id] = new
+            self.generation += 1
+            self.polls += 1
+            for job_id in ids:
+                self.covered[job_id] = self.generation
+            log.info("poll %d on %s: %d jobs%s", self.polls, self.node, len(ids), " (changed)" if changed else "")
+            self.interval = BASE_S if changed else min(MAX_S, self.interval * FACTOR)
+            done, self.updated = self.updated, asyncio.Event()
+            done.set()
+            self.wake.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.interval)
+
+    def _ensure_running(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._loop(), name=f"watch {self.node}")
+
+    def _known(self, job_id: str, since: int) -> bool:
+        latest = self.latest.get(job_id)
+        return self.covered.get(job_id, 0) > since or (latest is not None and latest.finished)
+
+    async def wait(
+        self, job_ids: Sequence[str], wait_s: float, on_change: OnChange | None = None
+    ) -> dict[str, oc.JobUsage | None]:
+        """Until every job has ended or wait_s has passed (the first answer may take up to MAX_WAIT_S)."""
+        start = time.monotonic()
+        since = self.generation
+        for job_id in job_ids:
+            self.interest[job_id] += 1
+        if any(job_id not in self.covered for job_id in job_ids):
+            self.wake.set()
+        self._ensure_running()
+        told: dict[str, str] = {}
+        ready = False
+        try:
+            while True:
+                ready = all(self._known(j, since) for j in job_ids)
+                if ready:
+                    for job_id in job_ids:
+                        u = self.latest.get(job_id)
+                        state = u.state if u is not None else "UNKNOWN"
+                        if told.get(job_id) != state:
+                            told[job_id] = state
+                            if on_change is not None:
+                                with suppress(Exception):
+                                    await on_change(f"job {job_id}: {state}")
+                    if all((u := self.latest.get(j)) is not None and u.finished for j in job_ids):
+                        break
+                now = time.monotonic()
+                until = start + (wait_s if ready else rq.MAX_WAIT_S)
+                if now >= until:
+                    break
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self.updated.wait(), until - now)
+        finally:
+            for job_id in job_ids:
+                self.interest[job_id] -= 1
+                if self.interest[job_id] <= 0:
+                    del self.interest[job_id]
+            if not self.interest:
+                self.wake.set()
+        if not ready and self.error is not None:
+            raise self.error
+        return {j: self.latest.get(j) for j in job_ids}
+
+    async def aclose(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+
+class SlurmJobs:
+    _of_pool: ClassVar[dict[int, SlurmJobs]] = {}
+
+    @classmethod
+    def of(cls, settings: Settings, platform: Platform, ssh: SshPool) -> SlurmJobs:
+        """The one SlurmJobs of an SSH pool (so every call shares its watches), made on first use."""
+        jobs = cls._of_pool.get(id(ssh))
+        if jobs is None or jobs.ssh is not ssh:
+            jobs = cls._of_pool[id(ssh)] = cls(settings, platform, ssh, JobJournal(settings.workspace))
+        return jobs
+
+    def __init__(self, settings: Settings, platform: Platform, ssh: SshPool, journal: JobJournal) -> None:
+        self.settings = settings
+        self.platform = platform
+        self.ssh = ssh
+        self.journal = journal
+        self.watches: dict[str, JobWatch] = {}
+        self._tails: dict[tuple[str, str], str | None] = {}
+        self._hosts: dict[str, str] = {}
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self, node: str, argv: Sequence[str], *, idempotent: bool = True, check: bool = True) -> RunResult:
+        name = c.command_name(argv)
+        try:
+            r = await self.ssh.run(node, c.remote_argv(argv), idempotent=idempotent)
+        except HpcError as exc:  # the pool names argv[0]: say `sbatch`, not `env`
+            message = exc.message.replace("env on ", f"{name} on ", 1).replace("running env.", f"running {name}.")
+            raise HpcError(exc.code, message, exc.fix) from None
+        self._hosts[node] = r.hostname
+        if check and not r.ok:
+            raise rq.command_failed(name, node, r.exit_status, r.stderr)
+        return r
+
+    @staticmethod
+    def _result(command: s.Command, r: RunResult, **fields: object) -> SlurmResult:
+        return SlurmResult.model_validate({"command": command, "node": r.node, "host": r.hostname, **fields})
+
+    def _ours(self, node: str) -> set[str]:
+        return jr.job_ids_on(self.journal.records(), node)
+
+    # -- read-only -----------------------------------------------------------------------
+
+    async def query(self, route: Route, req: rq.Query[object], limit: int) -> SlurmResult:
+        r = await self.run(route.node, req.argv)
+        rows = [
+            row
+            for row in req.parse(r.stdout)
+            if not of_other_group(self.platform, route, req.partition_of(row)) and req.keep(row)
+        ]
+        ours = None if req.command == "sinfo" else self._ours(route.node)
+        return self._result(req.command, r, summary=req.summary(rows, route.group), table=req.table(rows, limit, ours))
+
+    async def seff(self, route: Route, req: rq.SeffRequest) -> SlurmResult:
+        r = await self.run(route.node, req.argv)
+        report = req.parse(r.stdout)
+        return self._result("seff", r, summary=req.summary(report), efficiency=report)
+
+    # -- sbatch --------------------------------------------------------------------------
+
+    def _user(self) -> str | None:
+        return self.settings.user or self.ssh.store.user()
+
+    async def submit(self, route: Route, req: rq.SbatchRequest) -> SlurmResult:
+        o = req.options
+        script, added = sc.prepare_script(req.script)
+        refuse_cold_reads(self.platform, script, o.output, o.error, o.workdir)
+        limit_s = None if o.time is None else duration_seconds(o.time)
+        warnings = time_limit_warnings(self.platform, req.partition, limit_s) + added
+        mark = sc.new_mark(uuid.uuid4().hex)
+        path = await self.ssh.put_file(route.node, sc.script_name(mark, datetime.now(UTC)), script, mode=0o700)
+        argv = req.argv(path, mark)
+        if not req.test_only:
+            self._journal("submitting", route, mark, partition=req.partition, script_path=path)
+        try:
+            r = await self.run(route.node, argv, idempotent=False, check=False)
+        except HpcError as exc:
+            if exc.code != "E_LOST" or req.test_only:
+                raise
+            return await self._reconcile(route, req, mark, path, warnings)
+        if req.test_only:
+            est = s.parse_sbatch_test_only(r.stderr)
+            if r.exit_status != 0 or est is None:
+                raise rq.command_failed("sbatch", route.node, r.exit_status, r.stderr)
+            where = f" on {est.nodes}" if est.nodes else ""
+            sub = Submission(script_path=path, test_only=True, estimated_start=est.start_time, warnings=warnings)
+            return self._result(
+                "sbatch",
+                r,
+                submission=sub,
+                summary=f"test only: would start at {est.start_time}{where}; nothing submitted",
+            )
+        submitted = s.parse_sbatch(r.stdout) if r.ok else None
+        if submitted is None:
+            self._journal("not_submitted", route, mark)
+            raise rq.command_failed("sbatch", route.node, r.exit_status, r.stderr)
+        sub = self._submitted(route, req, mark, path, str(submitted.job_id), warnings, reconciled=False)
+        return self._result("sbatch", r, submission=sub, summary=f"submitted job {submitted.job_id} to {req.partition}")
+
+    def _journal(self, event: jr.Event, route: Route, mark: str, **fields: object) -> None:
+        entry = jr.JournalEntry.model_validate(
+            {"at": datetime.now(UTC).isoformat(timespec="seconds"), "event": event, "mark": mark, "node": route.node}
+            | fields
+        )
+        try:
+            self.journal.append(entry)
+        except OSError as exc:  # the journal helps later calls; it must not undo a submission
+            log.warning("cannot write the job journal %s: %s", self.journal.path, exc)
+
+    def _submitted(
+        self,
+        route: Route,
+        req: rq.SbatchRequest,
+        mark: str,
+        path: str,
+        job_id: str,
+        warnings: list[str],
+        *,
+        reconciled: bool,
+    ) -> Submission:
+        home = sc.home_of(path) or "~"
+        out, err = sc.output_paths(req.options, home=home, job_id=job_id, script_path=path, user=self._user())
+        self._journal("submitted", route, mark, job_id=job_id, stdout=out, stderr=err, reconciled=reconciled)
+        return Submission(
+            job_id=job_id, script_path=path, reconciled=reconciled, stdout=out, stderr=err, warnings=warnings
+        )
+
+    async def _reconcile(
+        self, route: Route, req: rq.SbatchRequest, mark: str, path: str, warnings: list[str]
+    ) -> SlurmResult:
+        """The reply to sbatch was lost: find the job by its mark instead of submitting twice.
+
+        squeue knows jobs until MinJobAge after they end; sacct's SubmitLine (the script path
+        carries the mark) covers a job that has already been forgotten.
+        """
+        r = await self.run(route.node, c.squeue_comments_argv())
+        found = [row.job_id for row in s.find_by_comment(s.parse_job_comments(r.stdout), mark)]
+        if not found:
+            a = await self.run(route.node, c.sacct_submit_lines_argv(), check=False)
+            if a.ok:
+                found = [row.job_id for row in s.parse_submit_lines(a.stdout) if mark in row.marks]
+                r = a
+        if not found:
+            self._journal("not_submitted", route, mark)
+            raise HpcError(
+                "E_LOST",
+                f"The connection to {route.node} was lost during sbatch, and no job with its mark {mark} exists.",
+                "It was not submitted; it is safe to submit again.",
+            )
+        sub = self._submitted(route, req, mark, path, found[0], warnings, reconciled=True)
+        return self._result(
+            "sbatch",
+            r,
+            submission=sub,
+            summary=f"submitted job {found[0]} (found by its mark after the reply was lost)",
+        )
+
+    # -- scancel -------------------------------------------------------------------------
+
+    async def cancel(self, route: Route, req: rq.ScancelRequest, *, confirm: bool, declined: bool) -> SlurmResult:
+        r = await self.run(route.node, req.preview_argv)
+        jobs = [j for j in s.parse_squeue(r.stdout) if not of_other_group(self.platform, route, j.partition)]
+        preview = table(jobs, rq.SCANCEL_PREVIEW, self.settings.max_rows)
+
+        def outcome(summary: str, cancelled: bool = False, host: str = r.hostname) -> SlurmResult:
+            return SlurmResult(
+                command="scancel", node=route.node, host=host, table=preview, cancelled=cancelled, summary=summary
+            )
+
+        if not jobs:
+            return outcome("No matching job is in the queue; nothing to cancel.")
+        if needs_confirmation("scancel") and not confirm:
+            return outcome(
+                f"Would cancel {len(jobs)} job(s); nothing done. Ask the person, then call again with confirm=true."
+            )
+        if declined:
+            return outcome("The person declined; nothing was cancelled.")
+        done = await self.run(route.node, req.argv, idempotent=False)
+        return outcome(f"Cancelled {len(jobs)} job(s).", cancelled=True, host=done.hostname)
+
+    # -- output --------------------------------------------------------------------------
+
+    async def _output_path(self, route: Route, job_id: str, stream: s.Stream) -> tuple[str, str | None, bool]:
+        """(path, state, from_journal): from Slurm while it knows the job, else from the journal."""
+        r = await self.run(route.node, c.scontrol_job_argv(job_id), check=False)
+        details = s.parse_scontrol_jobs(r.stdout) if r.ok else []
+        if details:
+            d = details[0]
+            path = d.std_out if stream == "stdout" else (d.std_err or d.std_out)
+            if not path:
+                raise HpcError("E_JOB_OUTPUT", f"Job {job_id} has no {stream} file.", "Check scontrol show job.")
+            return path, d.state, False
+        record = jr.find_job(self.journal.records(), route.node, job_id)
+        path = None if record is None else jr.output_path(record, stream, job_id)
+        if path is None:
+            raise HpcError(
+                "E_JOB_GONE",
+                f"Slurm on {route.node} no longer knows job {job_id} (it forgets finished jobs after a few "
+                "minutes), and it is not in this server's job journal.",
+                "Read the file given by the job's --output (default slurm-<id>.out in the folder it was submitted "
+                "from).",
+            )
+        return path, None, True
+
+    async def output(self, route: Route, req: rq.JobOutputRequest) -> SlurmResult:
+        path, state, from_journal = await self._output_path(route, req.job_id, req.stream)
+        refuse_cold_reads(self.platform, path)
+        t = await self.run(route.node, req.tail_argv(path), check=False)
+        if not t.ok:
+            raise HpcError(
+                "E_JOB_OUTPUT",
+                f"Cannot read {path} on {route.node} (it may not exist yet, or was deleted).",
+                "Wait until the job starts writing, then try again.",
+            )
+        tail = s.tail_text(t.stdout, req.max_bytes, already_cut=True)
+        out = JobOutput(
+            job_id=req.job_id,
+            stream=req.stream,
+            path=path,
+            text=tail.text,
+            truncated=tail.truncated or len(t.stdout.encode()) >= req.max_bytes,
+            from_journal=from_journal,
+        )
+        where = state or "from the job journal"
+        summary = f"last {len(tail.text.encode())} bytes of {req.stream} of job {req.job_id} ({where})"
+        return self._result("job_output", t, output=out, summary=summary)
+
+    # -- wait ----------------------------------------------------------------------------
+
+    def watch(self, node: str) -> JobWatch:
+        if node not in self.watches:
+
+            async def poll(ids: list[str]) -> dict[str, oc.JobUsage]:
+                r = await self.run(node, c.sacct_usage_argv(ids))
+                return oc.parse_usage(r.stdout)
+
+            self.watches[node] = JobWatch(node, poll)
+        return self.watches[node]
+
+    async def _stderr_tail(self, route: Route, job_id: str) -> str | None:
+        key = (route.node, job_id)
+        if key not in self._tails:
+            text = None
+            with suppress(HpcError):
+                path, _, _ = await self._output_path(route, job_id, "stderr")
+                refuse_cold_reads(self.platform, path)
+                t = await self.run(route.node, c.tail_argv(path, STDERR_TAIL_BYTES), check=False)
+                if t.ok:
+                    text = oc.last_lines(s.tail_text(t.stdout, STDERR_TAIL_BYTES, already_cut=True).text) or None
+            self._tails[key] = text
+        return self._tails[key]
+
+    async def wait(self, route: Route, req: rq.WaitRequest, on_change: OnChange | None = None) -> SlurmResult:
+        started = time.monotonic()
+        found = await self.watch(route.node).wait(req.job_ids, req.wait_s, on_change)
+        outcomes: list[JobOutcome] = []
+        for job_id in req.job_ids:
+            u = found.get(job_id)
+            if u is None:
+                outcomes.append(oc.unknown_outcome(job_id))
+                continue
+            tail = await self._stderr_tail(route, job_id) if u.finished and u.state in oc.DIAGNOSED else None
+            outcomes.append(oc.outcome_of(u, tail))
+        ended = sum(o.finished for o in outcomes)
+        done = ended == len(outcomes)
+        waited = time.monotonic() - started
+        summary = f"{ended} of {len(outcomes)} jobs ended" + (
+            "" if done else f" after waiting {waited:.0f} s; call wait again to keep waiting"
+        )
+        host = self._hosts.get(route.node, "")
+        return SlurmResult(command="wait", node=route.node, host=host, summary=summary, jobs=outcomes, done=done)
+
+    async def aclose(self) -> None:
+        for w in self.watches.values():
+            await w.aclose()
