@@ -42,7 +42,7 @@ class Services:
             platform=load_platform(),
             store=store,
             ssh=ssh,
-            data=DataNodes(ssh),
+            data=DataNodes(ssh, settings.transfer_bwlimit),
             api=HpcApi(settings.api_url, timeout=settings.api_timeout, approval_timeout=settings.approval_timeout),
             approvals=Approvals(),
         )

@@ -34,6 +34,8 @@ class Settings(BaseModel):
     user: str | None = None
     # Folders on this computer that transfers may read and write (besides the client's MCP roots).
     local_root: tuple[Path, ...] = ()
+    # KiB/s per rsync stream of a transfer; 0 = no limit (be gentle on a shared data node, or slow tests down).
+    transfer_bwlimit: int = Field(0, ge=0, le=10**7)
     # Test only: the real entry-node names mapped to other addresses (the local lab).
     host_map: dict[str, Address] = Field(default_factory=dict)
     connect_timeout: float = Field(15.0, ge=1, le=300)
@@ -144,6 +146,11 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
         "known_hosts file used to verify entry-node host keys (default ~/.ssh/known_hosts)",
     ),
     ("user", "--user", "HPC username (default: read from the certificate or the workspace)"),
+    (
+        "transfer_bwlimit",
+        "--transfer-bwlimit",
+        "KiB/s per rsync stream of transfer_data (default 0: no limit)",
+    ),
     (
         "local_root",
         "--local-root",

@@ -150,7 +150,14 @@ def confine(platform: Platform, path: str, rel: str, *, allow_root: bool = True)
     Call it on the path as given and again on the node's realpath of it (symlink escapes).
     """
     norm = normalize_path(path)
-    st = platform.storage_of(norm)
+    try:
+        st = platform.storage_of(norm)
+    except HpcError:
+        raise HpcError(
+            "E_NOT_YOURS",
+            f"{norm} is outside your own folders (after resolving .. and symlinks).",
+            f"Use a path under /<pool>/{rel} (pools: {', '.join(platform.storage)}).",
+        ) from None
     root = st.root + "/" + rel
     if norm == root:
         if not allow_root:
@@ -219,9 +226,16 @@ def check_writable(platform: Platform, node: str, path: str) -> Storage:
     return st
 
 
-def cold_target(platform: Platform, free: Mapping[str, int]) -> tuple[str, str]:
-    """The cold pool with the most free space right now, and why (PLATFORM.md §4)."""
+def cold_target(platform: Platform, free: Mapping[str, int], holding: Iterable[str] = ()) -> tuple[str, str]:
+    """The cold pool to write, and why: the one with the most free space right now (PLATFORM.md §4).
+
+    A pool that already holds this destination wins, so that asking again resumes the same copy
+    instead of starting a second one in the other pool.
+    """
     pools = platform.cold_pools
+    held = [p for p in pools if p in set(holding)]
+    if held:
+        return held[0], f"{held[0]} already holds this path (an earlier copy): continuing there"
     missing = [p for p in pools if p not in free]
     if missing:
         raise HpcError("E_DF", "The free space of " + ", ".join(missing) + " is unknown.", "Try again in a moment.")

@@ -221,17 +221,22 @@ def file_list(paths: Sequence[str]) -> bytes:
 # -- what runs on the node --------------------------------------------------------------------------
 
 
-def _rsync_base(overwrite: bool) -> list[str]:
+def _rsync_base(overwrite: bool, bwlimit_kib: int) -> list[str]:
     argv = ["rsync", "-a", f"--partial-dir={PARTIAL_DIR}", "--info=progress2", "--no-human-readable"]
+    if bwlimit_kib > 0:
+        argv.append(f"--bwlimit={bwlimit_kib}")
     return argv if overwrite else [*argv, "--ignore-existing"]
 
 
-def rsync_argv(source: str, destination: str, is_dir: bool, overwrite: bool, list_path: str | None) -> list[str]:
+def rsync_argv(
+    source: str, destination: str, is_dir: bool, overwrite: bool, list_path: str | None, bwlimit_kib: int = 0
+) -> list[str]:
     """One stream: a folder's listed entries (`--files-from`), or one file to its destination name."""
+    base = _rsync_base(overwrite, bwlimit_kib)
     if is_dir:
         assert list_path is not None
-        return [*_rsync_base(overwrite), f"--files-from={list_path}", "--from0", "--", source + "/", destination + "/"]
-    return [*_rsync_base(overwrite), "--", source, destination]
+        return [*base, f"--files-from={list_path}", "--from0", "--", source + "/", destination + "/"]
+    return [*base, "--", source, destination]
 
 
 def dry_run_argv(source: str, destination: str, is_dir: bool) -> list[str]:
@@ -310,6 +315,10 @@ def driver_script(meta: Meta, folder: str, argvs: Sequence[Sequence[str]]) -> st
 PROBE_SH = r"""
 printf 'home %s\n' "$(cd && pwd -P)"
 for p in "$@"; do printf 'df %s %s\n' "$p" "$(df -P -B1 -- "$p" 2>/dev/null | awk 'NR==2 {print $4}')"; done
+"""
+
+EXISTING_SH = r"""
+for p; do [ -e "$p" ] && printf '%s\n' "$p"; done; exit 0
 """
 
 INSPECT_SH = r"""

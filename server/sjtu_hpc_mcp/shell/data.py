@@ -18,8 +18,9 @@ PROBE_S = 30.0
 
 
 class DataNodes:
-    def __init__(self, ssh: SshPool) -> None:
+    def __init__(self, ssh: SshPool, bwlimit_kib: int = 0) -> None:
         self.ssh = ssh
+        self.bwlimit_kib = bwlimit_kib
         self._homes: dict[str, str] = {}
 
     async def _sh(
@@ -48,6 +49,10 @@ class DataNodes:
     async def folder(self, node: str, transfer: str) -> str:
         return f"{await self.home(node)}/{t.STATE_DIR}/{transfer}"
 
+    async def existing(self, node: str, paths: Sequence[str]) -> list[str]:
+        """Which of the paths exist on the node."""
+        return (await self._sh(node, t.EXISTING_SH, *paths)).splitlines()
+
     async def inspect(self, node: str, source: str, destination: str) -> t.Inspected:
         return t.parse_inspect(await self._sh(node, t.INSPECT_SH, source, destination), source)
 
@@ -67,7 +72,9 @@ class DataNodes:
         """Write the state folder (meta, file lists, driver) and start the driver in a named tmux session."""
         folder = await self.folder(meta.node, meta.id)
         argvs = [
-            t.rsync_argv(meta.source, meta.destination, meta.is_dir, meta.overwrite, f"{folder}/list.{i}")
+            t.rsync_argv(
+                meta.source, meta.destination, meta.is_dir, meta.overwrite, f"{folder}/list.{i}", self.bwlimit_kib
+            )
             for i in range(len(lists))
         ]
         files: dict[str, str | bytes] = {f"{folder}/list.{i}": t.file_list(lst) for i, lst in enumerate(lists)}

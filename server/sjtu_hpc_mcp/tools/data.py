@@ -174,12 +174,13 @@ async def _start(
     node = route.node
     home, free = await svc.data.probe(node, list(p.storage))
     rel = home_rel(home)
-    cold_pool, why = cold_target(p, free) if dst.pool == "cold" else (None, None)
-    ins = await svc.data.inspect(
-        node,
-        t.resolve_source(p, src, rel),
-        t.resolve_destination(p, dst, t.resolve_source(p, src, rel), rel, cold_pool),
-    )
+    source = t.resolve_source(p, src, rel)
+    cold_pool = why = None
+    if dst.pool == "cold":
+        candidates = {pool: t.resolve_destination(p, dst, source, rel, pool) for pool in p.cold_pools}
+        there = await svc.data.existing(node, list(candidates.values()))
+        cold_pool, why = cold_target(p, free, [pool for pool, path in candidates.items() if path in there])
+    ins = await svc.data.inspect(node, source, t.resolve_destination(p, dst, source, rel, cold_pool))
     # Again on what the node resolved: symlinks may point anywhere.
     source_path, dest_path = confine(p, ins.source, rel), confine(p, ins.destination, rel)
     if ins.dest_exists == "dir" and not ins.is_dir:
