@@ -64,7 +64,7 @@ class JobWatch:
         self.covered: dict[str, int] = {}  # job id → generation of the last poll that asked for it
         self.generation = 0
         self.polls = 0
-        self.error: HpcError | None = None
+        self.error: tuple[int, HpcError] | None = None  # the generation of a failed poll, and why
         self.updated = asyncio.Event()
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -81,10 +81,12 @@ class JobWatch:
                 break
             self.last_poll = time.monotonic()
             changed = False
+            self.generation += 1
+            self.polls += 1
             try:
                 found = await self.poll(ids)
             except HpcError as exc:
-                self.error = exc
+                self.error = (self.generation, exc)
                 log.info("poll on %s failed: %s", self.node, exc.code)
             else:
                 self.error = None
@@ -93,10 +95,7 @@ class JobWatch:
                     if new is not None:
                         changed |= old is None or old.state != new.state
                         self.latest[job_id] = new
-            self.generation += 1
-            self.polls += 1
-            for job_id in ids:
-                self.covered[job_id] = self.generation
+                    self.covered[job_id] = self.generation
             log.info("poll %d on %s: %d jobs%s", self.polls, self.node, len(ids), " (changed)" if changed else "")
             self.interval = BASE_S if changed else min(MAX_S, self.interval * FACTOR)
             done, self.updated = self.updated, asyncio.Event()
@@ -129,6 +128,8 @@ class JobWatch:
         try:
             while True:
                 ready = all(self._known(j, since) for j in job_ids)
+                if not ready and self.error is not None and self.error[0] > since:
+                    raise self.error[1]
                 if ready:
                     for job_id in job_ids:
                         u = self.latest.get(job_id)
@@ -153,8 +154,6 @@ class JobWatch:
                     del self.interest[job_id]
             if not self.interest:
                 self.wake.set()
-        if not ready and self.error is not None:
-            raise self.error
         return {j: self.latest.get(j) for j in job_ids}
 
     async def aclose(self) -> None:

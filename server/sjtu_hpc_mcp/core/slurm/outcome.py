@@ -126,11 +126,14 @@ def diagnose(u: JobUsage, stderr_tail: str | None) -> tuple[str | None, str | No
     """(diagnosis, fix) for a job that ended FAILED, OUT_OF_MEMORY, TIMEOUT or NODE_FAIL."""
     tail_hint = "the stderr lines below" if stderr_tail else "its stderr (job_output, stream stderr)"
     if u.state == "OUT_OF_MEMORY":
-        used = f"{_round(u.max_rss_mb)} MB" if u.max_rss_mb is not None else "more"
-        req = f"{_round(u.req_mem_mb)} MB" if u.req_mem_mb is not None else "its request"
+        limit = f" of {_round(u.req_mem_mb):g} MB" if u.req_mem_mb is not None else ""
+        # MaxRSS is sampled: a quick spike past the limit often leaves a small figure.
+        seen = (
+            f" (peak seen {_round(u.max_rss_mb):g} MB)" if u.max_rss_mb and u.max_rss_mb >= (u.req_mem_mb or 0) else ""
+        )
         return (
-            f"Killed for using more memory than requested (used {used}, limit {req}).",
-            f"Raise mem, e.g. options.mem={_suggest_mem(u.max_rss_mb, u.req_mem_mb)}, or use less memory.",
+            f"Killed for using more than its memory limit{limit}{seen}.",
+            f"Raise mem, e.g. options.mem={_suggest_mem(u.max_rss_mb, u.req_mem_mb)}, or make the job use less.",
         )
     if u.state == "TIMEOUT":
         return (

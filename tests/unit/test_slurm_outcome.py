@@ -1,0 +1,97 @@
+"""wait's reading of a sacct poll (recorded on the lab) and its diagnoses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sjtu_hpc_mcp.core.slurm.commands import sacct_usage_argv
+from sjtu_hpc_mcp.core.slurm.outcome import cpu_seconds, last_lines, outcome_of, parse_usage, unknown_outcome
+
+RECORDED = Path(__file__).parents[1] / "lab" / "recorded"
+
+
+@pytest.fixture(scope="module")
+def usage() -> dict[str, object]:
+    return dict(parse_usage((RECORDED / "sacct_usage.txt").read_text()))
+
+
+def test_poll_argv() -> None:
+    argv = sacct_usage_argv(["18", "19_2"])
+    assert argv[0] == "sacct" and "--jobs=18,19_2" in argv and "--allocations" not in argv  # steps carry MaxRSS
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("00:00.004", 0.004), ("00:02.090", 2.09), ("05:03.250", 303.25), ("01:02:03", 3723), ("1-00:00:01", 86401),
+     ("", None), ("x", None)],
+)  # fmt: skip
+def test_cpu_seconds(text: str, seconds: float | None) -> None:
+    got = cpu_seconds(text)
+    assert got == pytest.approx(seconds) if seconds is not None else got is None
+
+
+def test_steps_fold_into_their_job(usage: dict[str, object]) -> None:
+    assert sorted(usage) == ["18", "19", "20", "21"]
+    u = parse_usage((RECORDED / "sacct_usage.txt").read_text())
+    assert u["18"].max_rss_mb == pytest.approx(1112 / 1024)
+    assert u["20"].state == "TIMEOUT" and u["20"].max_rss_mb == pytest.approx(4664 / 1024)
+    assert u["21"].req_mem_mb == 200 and u["21"].alloc_cpus == 2
+
+
+def test_completed_job_has_exit_code_and_efficiency() -> None:
+    u = parse_usage((RECORDED / "sacct_usage.txt").read_text())
+    o = outcome_of(u["21"])
+    assert (o.state, o.finished, o.exit_code, o.elapsed) == ("COMPLETED", True, 0, "00:00:04")
+    assert o.cpu_efficiency_percent == pytest.approx(26.1)  # 2.09 s of 2 CPUs x 4 s
+    assert o.memory_efficiency_percent == pytest.approx(0.5)
+    assert o.diagnosis is None and o.fix is None
+
+
+def test_failed_by_exit_code() -> None:
+    u = parse_usage((RECORDED / "sacct_usage.txt").read_text())
+    o = outcome_of(u["18"], "Traceback\nValueError: bad input")
+    assert o.exit_code == 3 and "exit code 3" in (o.diagnosis or "")
+    assert "stderr lines below" in (o.fix or "") and o.stderr_tail == "Traceback\nValueError: bad input"
+    assert "job_output" in (outcome_of(u["18"]).fix or "")
+
+
+def test_out_of_memory_says_raise_mem() -> None:
+    u = parse_usage((RECORDED / "sacct_usage.txt").read_text())
+    o = outcome_of(u["19"])
+    assert (o.exit_code, o.signal) == (0, 125)
+    assert "memory limit of 100 MB" in (o.diagnosis or "") and "peak seen" not in (o.diagnosis or "")
+    assert "options.mem=1G" in (o.fix or "")
+
+
+def test_timeout_says_raise_time() -> None:
+    u = parse_usage((RECORDED / "sacct_usage.txt").read_text())
+    o = outcome_of(u["20"])
+    assert "time limit (00:01:00)" in (o.diagnosis or "") and "options.time=00:10:00" in (o.fix or "")
+    u["20"].time_limit_seconds = 2 * 86400
+    assert "options.time=4-00:00:00" in (outcome_of(u["20"]).fix or "")
+
+
+def test_node_fail_and_running_and_unknown() -> None:
+    text = (
+        "7|NODE_FAIL|0:0|00:10:00|01:00:00|4|1|4G|00:30:00||cpu\n8|RUNNING|0:0|00:00:10|01:00:00|1|1|4G|00:00:00||cpu\n"
+    )
+    u = parse_usage(text)
+    o = outcome_of(u["7"])
+    assert "node failed" in (o.diagnosis or "") and "hpc@sjtu.edu.cn" in (o.fix or "")
+    r = outcome_of(u["8"])
+    assert not r.finished and r.exit_code is None and r.cpu_efficiency_percent is None and r.diagnosis is None
+    assert unknown_outcome("9").state == "UNKNOWN"
+
+
+def test_pre_21_08_memory_per_cpu() -> None:
+    u = parse_usage(
+        "7|COMPLETED|0:0|00:01:00|01:00:00|4|1|1000Mc|00:02:00||cpu\n7.batch|COMPLETED|0:0|00:01:00||4|1||00:02:00|2000M|\n"
+    )
+    o = outcome_of(u["7"])
+    assert o.memory_requested_mb == 4000 and o.memory_efficiency_percent == 50 and o.cpu_efficiency_percent == 50
+
+
+def test_last_lines() -> None:
+    assert last_lines("\n".join(str(i) for i in range(30)) + "\n", 3) == "27\n28\n29"
