@@ -11,7 +11,7 @@ restart; starting the same copy again resumes it:
 - an existing different destination file is never changed unless `overwrite` is given;
 - a symlink in the source that points outside the source tree refuses the whole copy; one that stays
   inside is skipped and reported (the copy never follows links, so it cannot leave the tree);
-- memory is bounded: each of a few files in flight holds at most `_DEPTH` chunks of `_CHUNK` bytes.
+- memory is bounded: at most `_BUDGET` chunks of `_CHUNK` bytes are in flight per copy, `_DEPTH` per file.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ _CHUNK = 1 << 20  # bytes per read/write call
 _DEPTH = 4  # chunks in flight per file
 _RESUME_BACKOFF = 2 * _DEPTH * _CHUNK  # writes can land out of order within the window: don't trust its tail
 _TAIL_CHECK = 64 << 10  # bytes before the resume point compared with the source
-_WORKERS = 4  # files copied concurrently
+_WORKERS = 8  # files copied concurrently (small files are bound by round trips)
+_BUDGET = 16  # chunks in flight per copy, over all its files
 _SCAN_CONCURRENCY = 8
 _MAX_NAMES = 20  # paths listed in a plan's or status's lists
 _PROGRESS_EVERY_S = 0.5
@@ -463,6 +464,7 @@ class _Job:
     errors: list[str] = field(default_factory=list)
     cause: str | None = None
     fix: str | None = None
+    budget: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(_BUDGET))
 
 
 _RESUME_FIX = "Start the same transfer again; it resumes where it stopped."
@@ -809,11 +811,12 @@ class LocalTransfers:
         """Chunks in order of offset, `_DEPTH` in flight; progress counted as the oldest completes."""
 
         async def chunk(at: int, n: int) -> int:
-            data = await reader.read(n, at)
-            if len(data) != n:
-                raise HpcError("E_SOURCE_CHANGED", f"{source} became shorter while copying.", "Start again.")
-            await writer.write(data, at)
-            return n
+            async with job.budget:
+                data = await reader.read(n, at)
+                if len(data) != n:
+                    raise HpcError("E_SOURCE_CHANGED", f"{source} became shorter while copying.", "Start again.")
+                await writer.write(data, at)
+                return n
 
         pending: deque[asyncio.Task[int]] = deque()
         try:
