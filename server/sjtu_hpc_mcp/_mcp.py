@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import re
 import secrets
+import urllib.parse
+import warnings
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import (
@@ -13,15 +18,16 @@ from mcp.server.mcpserver import (
     Context,
     DeclinedElicitation,
     Elicit,
-    MCPServer,
     Resolve,
 )
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver import MCPServer as SdkServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, Tool, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
 
-from .core.errors import HpcError
+from .core import schema
+from .core.errors import HpcError, error_text
 
 __all__ = [
     "CallToolResult",
@@ -31,6 +37,7 @@ __all__ = [
     "Resolve",
     "TextContent",
     "ToolError",
+    "client_roots",
     "consent_declined",
     "destructive",
     "elicit_consent",
@@ -44,6 +51,128 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
+L = TypeVar("L")
+_SDK_PREFIX = re.compile(r"^Error executing tool [\w.-]+: ")
+_CODED = re.compile(r"^E_[A-Z0-9_]+: ")
+MAX_SHOWN = 3
+
+
+class MCPServer(SdkServer[L]):
+    """The SDK's server with a lean tools/list and errors in one form (`E_CODE: What. Fix: what to do.`).
+
+    Generic for every registered tool: titles pydantic adds go, descriptions are dedented, optional inputs
+    lose their null branch, output schemas keep the top-level fields' types; unknown arguments are refused
+    naming the closest valid one; schema-validation failures and crashes come out coded like every other failure.
+    """
+
+    _lean_tools: dict[str, Tool]
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        lifespan: Callable[[MCPServer[L]], AbstractAsyncContextManager[L]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # The lifespan receives this class (the SDK passes the instance it was given to).
+        super().__init__(name, lifespan=lifespan, **kwargs)  # type: ignore[arg-type]
+
+    async def list_tools(self) -> list[Tool]:
+        cache = self.__dict__.setdefault("_lean_tools", {})
+        tools = await super().list_tools()
+        for t in tools:
+            if t.name not in cache:
+                cache[t.name] = t.model_copy(
+                    update={
+                        "description": schema.description(t.description),
+                        "input_schema": schema.with_closed_arguments(schema.lean(t.input_schema, output=False)),
+                        "output_schema": lean_output(t.output_schema) if t.output_schema else None,
+                    }
+                )
+        return [cache[t.name] for t in tools]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[L, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            names = sorted(t.name for t in self._tool_manager.list_tools())
+            near = schema.closest(name, names)
+            raise ToolError(
+                error_text(
+                    "E_UNKNOWN_TOOL",
+                    f"there is no tool {name!r}",
+                    f"call {near!r}" if near else f"call one of {', '.join(names)}",
+                )
+            )
+        valid = list(tool.parameters.get("properties", {}))
+        for given in arguments:
+            if given not in valid:
+                raise ToolError(unknown_argument(name, (given,), given, valid))
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError as exc:
+            raise UnexpectedToolError(
+                error_text(
+                    "E_INTERNAL",
+                    f"{name} failed unexpectedly inside the server",
+                    "retry once; if it fails again, tell the person (the server's log on stderr has the details)",
+                )
+            ) from exc.__cause__
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(invalid_arguments(name, cause, tool.parameters)) from cause
+            text = _SDK_PREFIX.sub("", str(exc))
+            if not _CODED.match(text):
+                text = error_text("E_TOOL", text, "correct the arguments if the message says how; otherwise retry")
+            raise ToolError(text) from cause
+
+
+def lean_output(output_schema: dict[str, Any]) -> dict[str, Any]:
+    """The result's fields and their types; nested objects only as "object" (the text part shows them)."""
+    lean: dict[str, Any] = schema.lean(schema.shallow(output_schema, depth=1), output=True)
+    return lean
+
+
+def unknown_argument(tool: str, loc: tuple[str | int, ...], given: str, valid: list[str]) -> str:
+    where = ".".join(map(str, loc))
+    near = schema.closest(given, valid)
+    fix = f"use {near!r} instead" if near else "leave it out"
+    return error_text(
+        "E_ARG",
+        f"{tool} has no argument {where!r}; it was refused, not ignored",
+        f"{fix} (valid here: {', '.join(valid)})",
+    )
+
+
+def invalid_arguments(tool: str, exc: ValidationError, parameters: dict[str, Any]) -> str:
+    """Pydantic's errors as one coded line: which argument, what is wrong, what was given."""
+    errors = exc.errors(include_url=False)
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = tuple(err["loc"])
+            return unknown_argument(tool, loc, str(loc[-1]), schema.properties_at(parameters, loc[:-1]))
+    parts = []
+    for err in errors[:MAX_SHOWN]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        if err["type"] == "missing":
+            parts.append(f"{where} is required")
+            continue
+        shown = repr(err.get("input"))
+        shown = shown if len(shown) <= 60 else shown[:57] + "…"
+        msg = err["msg"][0].lower() + err["msg"][1:]
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        if err["type"] == "string_pattern_mismatch" and len(pattern) > 40:
+            msg = "does not have the allowed form (the schema's pattern)"
+        parts.append(f"{where}: {msg} (got {shown})")
+    more = f" and {len(errors) - MAX_SHOWN} more" if len(errors) > MAX_SHOWN else ""
+    names = sorted({str(err["loc"][0]) for err in errors if err["loc"]})
+    return error_text(
+        "E_ARG",
+        f"{tool} arguments do not fit its input schema: {'; '.join(parts)}{more}",
+        f"correct {', '.join(names) or 'the arguments'} as the schema says and call {tool} again",
+    )
 
 
 def read_only(title: str) -> ToolAnnotations:
@@ -160,3 +289,22 @@ def serve_http(
 
     app = http_app(mcp, allowed_hosts, token, host)
     uvicorn.run(app, host=host.strip("[]"), port=port, log_level=log_level.lower())
+
+
+async def client_roots(ctx: Context[Any, Any]) -> list[str]:
+    """The local folders the client shares (MCP roots) as paths; none when it shares none or cannot say."""
+    caps = ctx.client_capabilities
+    if caps is None or caps.roots is None:
+        return []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # roots are deprecated in the 2026 protocol era; older clients use them
+            result = await asyncio.wait_for(ctx.request_context.session.list_roots(), 5)
+    except Exception:  # a client that advertised roots but does not answer: treat as none shared
+        return []
+    paths: list[str] = []
+    for root in result.roots:
+        uri = urllib.parse.urlparse(str(root.uri))
+        if uri.scheme == "file" and uri.path:
+            paths.append(urllib.parse.unquote(uri.path))
+    return paths

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -60,6 +62,63 @@ async def test_every_tool_is_annotated_described_and_typed(tmp_path: Path) -> No
     assert by_name["credential_status"].annotations.read_only_hint  # type: ignore[union-attr]
     assert by_name["update_user"].annotations.destructive_hint  # type: ignore[union-attr]
     assert by_name["run_slurm"].annotations.destructive_hint  # type: ignore[union-attr]
+
+
+TOOLS_LIST_BUDGET = 16_000  # bytes, for every registered tool (the data tools included)
+
+
+async def test_tools_list_is_lean_and_within_budget(tmp_path: Path) -> None:
+    """Every byte of tools/list is in the model's context on every request."""
+    server = build_server(Settings(workspace=tmp_path))
+    async with Client(server) as c:
+        result = await c.list_tools()
+    wire = result.model_dump_json(by_alias=True, exclude_none=True).encode()
+    escaped = json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True)).encode()
+    print(f"tools/list: {len(result.tools)} tools, {len(wire)} B (non-ASCII escaped: {len(escaped)} B)")
+    assert len(wire) < TOOLS_LIST_BUDGET and len(escaped) < TOOLS_LIST_BUDGET, (len(wire), len(escaped))
+
+    def titles(schema: object, in_properties: bool = False) -> int:
+        if isinstance(schema, dict):
+            own = 0 if in_properties else int(isinstance(schema.get("title"), str))
+            return own + sum(titles(v, k in ("properties", "$defs") and not in_properties) for k, v in schema.items())
+        if isinstance(schema, list):
+            return sum(titles(v) for v in schema)
+        return 0
+
+    for t in result.tools:
+        assert titles(t.input_schema) == 0 and titles(t.output_schema or {}) == 0, t.name
+        assert t.description and not re.search(r"\n[ \t]", t.description) and t.description == t.description.strip()
+        assert t.input_schema.get("additionalProperties") is False, t.name
+
+
+ERROR_FORM = re.compile(r"^E_[A-Z0-9_]+: \S.*[.…] Fix: \S.*\.$", re.S)
+
+
+async def test_every_failure_has_a_code_a_message_and_a_fix(tmp_path: Path) -> None:
+    bad_calls = [
+        ("run_slurm", {"action": "sinfo"}, "'command'"),
+        ("run_slurm", {"command": "rm -rf /"}, "command"),
+        ("run_slurm", {}, "command is required"),
+        ("run_slurm", {"command": "sinfo"}, "E_GROUP_NEEDED"),
+        ("run_slurm", {"command": "sbatch", "partition": "cpu", "script": "x", "options": {"walltime": "1"}}, "'time'"),
+        ("run_slurm", {"command": "squeue", "node_group": "pi", "limit": "many"}, "limit"),
+        ("request_certificate", {"valid_time": 5}, "valid_time"),
+        ("query_quota", {"name": "acct-x", "quota_type": "user"}, "account name"),
+        ("query_quota", {"name": "someone"}, "quota_type user"),
+        ("get_user", {"node_group": "mars"}, "node_group"),
+        ("no_such_tool", {}, "E_UNKNOWN_TOOL"),
+    ]
+    async with stdio_server(["--workspace", str(tmp_path)]) as c:
+        for tool, args, needle in bad_calls:
+            r = await c.call_tool(tool, args)
+            text = r.content[0].text  # type: ignore[union-attr]
+            assert r.is_error, (tool, args)
+            assert ERROR_FORM.match(text), text
+            assert needle in text and "Error executing tool" not in text and "pydantic" not in text, text
+    unknown = "E_ARG: run_slurm has no argument 'action'; it was refused, not ignored. Fix: Use 'command' instead"
+    async with stdio_server(["--workspace", str(tmp_path)]) as c:
+        r = await c.call_tool("run_slurm", {"action": "sinfo", "node_group": "pi"})
+        assert r.content[0].text.startswith(unknown)  # type: ignore[union-attr]
 
 
 async def test_stdout_carries_only_the_protocol(tmp_path: Path) -> None:

@@ -459,3 +459,24 @@ def test_token_pattern_in_messages_is_scrubbed() -> None:
     assert _scrub(f"bad {jwt} and pw", ["pw"]) == "bad <redacted> and <redacted>"
     assert re.search("PRIVATE", _scrub(LEAKY_KEY, [])) is None
     assert "KeyPair(private_key='<redacted>'" in repr(KeyPair("k", "ssh-ed25519 AAAA"))
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx2.Response(502, text="<html><body>502 Bad Gateway</body></html>"),
+        httpx2.Response(503, text="Service Unavailable"),
+        httpx2.Response(504, json={"message": "upstream timed out"}),
+        httpx2.Response(404, text="<!DOCTYPE html><html><head><title>Not Found</title></head></html>"),
+        httpx2.Response(403, headers={"content-type": "text/html"}, text="<p>blocked by the firewall</p>"),
+    ],
+)
+async def test_a_proxy_or_gateway_page_means_unavailable(expect: Callable[..., Any], response: httpx2.Response) -> None:
+    """Never raw HTML, never "correct the request": the API is down or behind a failing proxy."""
+    client = mocked(lambda r: response)
+    for call in (client.quota("user", USER), client.get_user(MOCK_TOKEN, USER), client.refresh_token(MOCK_TOKEN)):
+        err = await expect("E_API_UNAVAILABLE", call)
+        text = str(err)
+        assert "<" not in text and "correct the request" not in text
+        assert "try again later" in text.lower() and f"HTTP {response.status_code}" in text
+    await client.aclose()

@@ -3,6 +3,23 @@
 from __future__ import annotations
 
 
+def sentence(text: str) -> str:
+    """`text` as one sentence: whitespace collapsed, a plain first word capitalised, ending in a full stop."""
+    text = " ".join(text.split())
+    if not text:
+        return text
+    first = text.split(" ", 1)[0]
+    if first.isalpha() and first.islower():  # not an identifier such as run_slurm or --api-url
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…", "。")) else text + "."
+
+
+def error_text(code: str, message: str, fix: str = "") -> str:
+    """The one form every failure reaches the model in: `E_CODE: What happened. Fix: what to do.`"""
+    text = f"{code}: {sentence(message)}"
+    return f"{text} Fix: {sentence(fix)}" if fix else text
+
+
 class HpcError(Exception):
     """An expected failure: a stable code, what happened, and what to do next.
 
@@ -16,5 +33,4 @@ class HpcError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        text = f"{self.code}: {self.message}"
-        return f"{text} Fix: {self.fix}" if self.fix else text
+        return error_text(self.code, self.message, self.fix)

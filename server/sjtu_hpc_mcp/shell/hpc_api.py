@@ -86,6 +86,17 @@ def _reason(response: httpx2.Response) -> str:
     return " ".join(reason.split()) or f"no reason given (HTTP {response.status_code})"
 
 
+UNAVAILABLE = (502, 503, 504)
+
+
+def _is_html(response: httpx2.Response) -> bool:
+    """An HTML page (a proxy's error or login page), never an answer of the API itself."""
+    if "html" in response.headers.get("content-type", "").lower():
+        return True
+    head = response.content[:200].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
 def _plain(response: httpx2.Response) -> str:
     """A text/plain answer, also accepted as a JSON string literal."""
     text = response.content.decode("utf-8", "replace").strip()
@@ -287,6 +298,8 @@ class HpcApi:
         refresh: bool,
     ) -> NoReturn:
         status = r.status_code
+        if status in UNAVAILABLE or (_is_html(r) and status != 500):
+            raise self._unavailable(r, what)
         reason = _scrub(_reason(r), secrets)
         if status == 500:
             m = _SESSION_RE.search(r.content.decode("utf-8", "replace"))
@@ -346,6 +359,17 @@ class HpcApi:
         if not isinstance(data, dict):
             self._bad_reply(what, "a JSON object", r)
         return data
+
+    def _unavailable(self, r: httpx2.Response, what: str) -> HpcError:
+        # A proxy or gateway in front of the API answered: its page says nothing the model can use.
+        return HpcError(
+            "E_API_UNAVAILABLE",
+            f"the HPC API is unavailable (HTTP {r.status_code} on {what}, "
+            + ("an HTML error page" if _is_html(r) else "from the gateway in front of it")
+            + ")",
+            "try again later (in a few minutes); if it persists, tell the person the platform may be down "
+            "for maintenance. Nothing needs to change in the request.",
+        )
 
     def _bad_reply(self, what: str, expected: str, r: httpx2.Response) -> NoReturn:
         # The body is not quoted: a malformed answer may still hold a token or a private key.

@@ -125,14 +125,22 @@ def register(mcp: MCPServer[Services]) -> None:
             str | None,
             Field(
                 pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$",
-                description="Account (acct-…) or user name; default: the person's own.",
+                description="Account (acct-…, implies quota_type account) or user name; default: the person's own.",
             ),
         ] = None,
     ) -> Annotated[CallToolResult, QuotaResult]:
         """Storage quota of the person's account and/or user, in units a person reads at a glance."""
         svc = services(ctx)
+        if name is not None and name.startswith("acct-"):  # the platform's account names; no user name has it
+            if quota_type == "user":
+                raise HpcError(
+                    "E_ARG", f"{name} is an account name, not a user name.", "Use quota_type account (or both)."
+                )
+            quota_type = "account"
         if name is not None and quota_type == "both":
-            raise HpcError("E_ARG", "A name needs quota_type account or user.", "Say which kind of name it is.")
+            raise HpcError(
+                "E_ARG", "A user name needs quota_type user.", f"Call query_quota with quota_type user and name {name}."
+            )
         wanted: list[tuple[Literal["account", "user"], str]] = []
         if quota_type in ("user", "both"):
             user = name if quota_type == "user" and name else known_user(svc)
