@@ -15,6 +15,7 @@ from .shell.approvals import Approvals
 from .shell.credentials import CredentialStore
 from .shell.data import DataNodes
 from .shell.hpc_api import HpcApi
+from .shell.local_transfers import LocalTransfers
 from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
 
@@ -31,6 +32,7 @@ class Services:
     api: HpcApi
     approvals: Approvals
     data: DataNodes
+    local: LocalTransfers
     pages: dict[str, PasswordPage] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +45,7 @@ class Services:
             store=store,
             ssh=ssh,
             data=DataNodes(ssh, settings.transfer_bwlimit),
+            local=LocalTransfers(ssh),
             api=HpcApi(settings.api_url, timeout=settings.api_timeout, approval_timeout=settings.approval_timeout),
             approvals=Approvals(),
         )
@@ -50,6 +53,7 @@ class Services:
     async def aclose(self) -> None:
         for page in self.pages.values():
             page.close()
+        await self.local.aclose()
         await self.approvals.aclose()
         await self.ssh.aclose()
         await self.api.aclose()

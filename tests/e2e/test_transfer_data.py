@@ -76,6 +76,12 @@ async def cleanup(node: Shell, lab: dict[str, Any]) -> AsyncIterator[list[str]]:
     paths = [f"/{pool}/{rel}/{n}" for n in names for pool in ("lustre", "archive", "vault")]
     if paths:
         await node("rm -rf -- " + " ".join(shlex.quote(p) for p in paths), check=False)
+    for n in names:  # and the state folders of the transfers that touched them
+        await node(
+            f"grep -l -F -- {shlex.quote(n)} ~/.sjtu-hpc-mcp/transfers/*/meta.json 2>/dev/null "
+            "| xargs -r -n1 dirname | xargs -r rm -rf --",
+            check=False,
+        )
 
 
 async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
@@ -245,7 +251,7 @@ async def test_a_full_pool_is_refused_before_anything_is_copied(
     rel = lab["home"].split("/", 2)[2]
     cleanup += [tag, f"{tag}-filler"]
     await make_tree(node, f"{lab['home']}/{tag}", files=3, size=1000, big=120_000_000)
-    free = int((await node(f"df -P -B1 /archive | awk 'NR==2 {{print $4}}'")).strip())
+    free = int((await node("df -P -B1 /archive | awk 'NR==2 {print $4}'")).strip())
     await node(f"fallocate -l {free - 50_000_000} /archive/{rel}/{tag}-filler")
     text = await error(client, "transfer_data", action="start", source=f"lustre:{tag}", destination=f"archive:{tag}")
     assert "E_NO_SPACE" in text and "120003000 bytes" in text and "bytes (0.0" in text
@@ -283,8 +289,8 @@ async def test_cancel_needs_confirm_and_leaves_no_rsync_behind(
     lab: dict[str, Any], workspace: Path, creds: Path, node: Shell, tag: str, cleanup: list[str]
 ) -> None:
     cleanup += [tag]
-    await make_tree(node, f"{lab['home']}/{tag}", files=40, size=1_000_000)
-    async with stdio_server(server_args(lab, workspace, "--transfer-bwlimit", "2000")) as client:
+    await make_tree(node, f"{lab['home']}/{tag}", files=24, size=1_000_000)
+    async with stdio_server(server_args(lab, workspace, "--transfer-bwlimit", "3000")) as client:
         r = await call(client, "transfer_data", action="start", source=f"lustre:{tag}", destination="vault", streams=4)
         tid = r["transfer"]["id"]
         assert r["transfer"]["streams"] == 4
@@ -295,10 +301,11 @@ async def test_cancel_needs_confirm_and_leaves_no_rsync_behind(
         assert r["transfer"]["state"] == "cancelled", r
         assert (await node(f"pgrep -af '[r]sync.*{tid}' || true")).strip() == ""
         copied = int((await node(f"find /vault/{lab['home'].split('/', 2)[2]}/{tag} -type f | wc -l")).strip())
-        assert copied < 40  # what was copied stays; the rest was never written
+        assert copied < 24  # what was copied stays; the rest was never written
         # starting it again resumes and finishes
         again = await call(client, "transfer_data", action="start", source=f"lustre:{tag}", destination="vault")
         assert again["transfer"]["id"] == tid and again["transfer"]["run"] == 2
+        assert (await wait_done(client, tid))["transfer"]["state"] == "done"
 
 
 # -- manage_storage ---------------------------------------------------------------------------------------
@@ -359,3 +366,88 @@ async def test_a_symlink_pointing_outside_is_refused(
     ):
         assert "E_NOT_YOURS" in await error(client, tool, **args)
     assert (await node(f"test -L {lab['home']}/{tag}/escape && echo kept")).strip() == "kept"
+
+
+# -- this computer <-> a data node --------------------------------------------------------------------
+
+
+def local_tree(root: Path) -> None:
+    (root / "sub" / "deep").mkdir(parents=True)
+    (root / "sub" / "deep" / "big.bin").write_bytes(bytes(range(256)) * 40_000)  # 10 MB
+    (root / "a.txt").write_text("alpha\n")
+    (root / "sub" / "b name with spaces.txt").write_text("beta\n")
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+async def test_upload_then_download_gives_identical_files(
+    lab: dict[str, Any], workspace: Path, creds: Path, tmp_path: Path, tag: str, cleanup: list[str]
+) -> None:
+    cleanup += [tag]
+    shared = tmp_path / "shared"
+    local_tree(shared / "up")
+    async with stdio_server(server_args(lab, workspace, "--local-root", str(shared))) as client:
+        up = await call(
+            client, "transfer_data", action="start", source=f"local:{shared}/up", destination=f"lustre:{tag}", wait_s=30
+        )
+        assert up["transfer"]["state"] == "done" and up["transfer"]["survives_restart"] is False
+        assert up["transfer"]["id"].startswith("local-") and up["node"] == DATA
+        down = await call(
+            client,
+            "transfer_data",
+            action="start",
+            source=f"lustre:{tag}",
+            destination=f"local:{shared}/down",
+            wait_s=30,
+        )
+        assert down["transfer"]["state"] == "done"
+        assert tree_bytes(shared / "down") == tree_bytes(shared / "up")
+        # a changed local file is not overwritten without confirm
+        (shared / "down" / "a.txt").write_text("changed here\n")
+        again = await call(
+            client, "transfer_data", action="start", source=f"lustre:{tag}", destination=f"local:{shared}/down"
+        )
+        assert again["would_overwrite"] == ["a.txt"] and (shared / "down" / "a.txt").read_text() == "changed here\n"
+        listed = await call(client, "transfer_data", action="list")
+        assert {up["transfer"]["id"], down["transfer"]["id"]} <= {row[0] for row in listed["transfers"]["rows"]}
+
+
+async def test_local_paths_outside_the_shared_folders_are_refused(
+    lab: dict[str, Any], workspace: Path, creds: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "escape").symlink_to(Path.home())
+    (tmp_path / "shared-sibling").mkdir()
+    async with stdio_server(server_args(lab, workspace, "--local-root", str(shared))) as client:
+        for local in ("~/.ssh", "/etc", f"{shared}/escape/.ssh", f"{shared}/../shared-sibling", "relative/path"):
+            text = await error(client, "transfer_data", action="start", source=f"local:{local}", destination="lustre:x")
+            assert text.startswith(("E_LOCAL_ROOT", "E_PATH")), text
+            text = await error(client, "transfer_data", action="start", source="lustre:x", destination=f"local:{local}")
+            assert text.startswith(("E_LOCAL_ROOT", "E_PATH")), text
+    async with stdio_server(server_args(lab, workspace)) as client:  # nothing shared: nothing local at all
+        text = await error(client, "transfer_data", action="start", source=f"local:{shared}", destination="lustre:x")
+        assert text.startswith("E_LOCAL_ROOT") and "--local-root" in text
+
+
+async def test_the_clients_mcp_roots_are_shared_folders(
+    lab: dict[str, Any], workspace: Path, creds: Path, tmp_path: Path, tag: str, cleanup: list[str]
+) -> None:
+    from mcp import types
+
+    cleanup += [tag]
+    shared = tmp_path / "project"
+    local_tree(shared)
+
+    async def roots(_: Any) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=f"file://{shared}", name="project")])  # type: ignore[arg-type]
+
+    async with stdio_server(server_args(lab, workspace), mode="legacy", list_roots_callback=roots) as client:
+        r = await call(
+            client, "transfer_data", action="start", source=f"local:{shared}", destination=f"lustre:{tag}", wait_s=30
+        )
+        assert r["transfer"]["state"] == "done"
+        text = await error(client, "transfer_data", action="start", source=f"local:{tmp_path}", destination="lustre:x")
+        assert text.startswith("E_LOCAL_ROOT")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import posixpath
+import shutil
 import time
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -15,6 +18,7 @@ from .._mcp import (
     Context,
     MCPServer,
     Resolve,
+    client_roots,
     consent_declined,
     destructive,
     elicit_consent,
@@ -31,10 +35,12 @@ from ..core.policy import (
     check_writable,
     cold_target,
     confine,
+    confine_local,
     data_route,
     default_streams,
     home_rel,
     needs_confirmation,
+    resolve_personal,
 )
 from ..core.results import Table, table, table_text
 from ..core.storage import RemovalPreview, Usage
@@ -169,7 +175,7 @@ async def _start(
     p = svc.platform
     src, dst = t.parse_location(source), t.parse_location(destination)
     if "local" in (src.kind, dst.kind):
-        raise HpcError("E_LOCAL", "Copies to and from this computer are not available yet.", "Use two pools.")
+        return await _start_local(svc, ctx, src, dst, confirm, approval, wait_s)
     route = data_route(p, _pool_of(p, src, "source"), _pool_of(p, dst, "destination"))
     node = route.node
     home, free = await svc.data.probe(node, list(p.storage))
@@ -287,9 +293,105 @@ async def _start(
     return result
 
 
+async def _local_path(svc: Services, ctx: Context[Any, Any], spec: t.Spec) -> Path:
+    """A path on this computer, symlinks resolved, inside a shared folder (MCP roots or --local-root)."""
+    assert spec.path is not None
+    given = Path(spec.path).expanduser()
+    if not given.is_absolute():
+        raise HpcError("E_PATH", f"local:{spec.path} is not absolute.", "Give local:/absolute/path.")
+    roots = [os.path.realpath(r) for r in [*map(str, svc.settings.local_root), *await client_roots(ctx)]]
+    return Path(confine_local(os.path.realpath(given), roots))
+
+
+async def _start_local(
+    svc: Services,
+    ctx: Context[Any, Any],
+    src: t.Spec,
+    dst: t.Spec,
+    confirm: bool,
+    approval: Consent,
+    wait_s: float,
+) -> TransferResult:
+    """One end on this computer: an SFTP copy in the server process (it does not survive a restart)."""
+    p = svc.platform
+    if src.kind == dst.kind:
+        raise HpcError("E_PATH", "Both ends are on this computer.", "Copy locally, or name a pool on one side.")
+    upload = src.kind == "local"
+    local_spec, remote_spec = (src, dst) if upload else (dst, src)
+    local = await _local_path(svc, ctx, local_spec)
+    node = data_route(p, _pool_of(p, remote_spec, "destination" if upload else "source")).node
+    home, free = await svc.data.probe(node, list(p.storage))
+    rel = home_rel(home)
+    why = None
+    if upload and remote_spec.kind == "pool":
+        pool = remote_spec.pool
+        if pool == "cold":
+            pool, why = cold_target(p, free)
+        assert pool is not None
+        remote = resolve_personal(p, pool, remote_spec.path or local.name, rel)
+    else:
+        remote = t.resolve_source(p, remote_spec, rel)
+    remote = confine(p, await svc.data.realpath(node, remote), rel)
+    if upload:
+        check_writable(p, node, remote)
+    plan = await svc.local.plan(node=node, direction="upload" if upload else "download", local=local, remote=remote)
+    if upload:
+        quota_left, notes = await _quota_left(svc, remote, rel)
+        check_space(remote, plan.bytes_total, free.get(p.storage_of(remote).root, 0), quota_left)
+    else:
+        notes = []
+        room = shutil.disk_usage(local if local.exists() else local.parent).free if local.parent.exists() else 0
+        check_space(str(local), plan.bytes_total, room)
+    files = len(plan.files)
+    what = f"{files} files ({human_bytes(plan.bytes_total)}) from {plan.source} to {plan.destination}"
+    result = TransferResult(
+        action="start",
+        node=node,
+        summary="",
+        plan=Plan(files=files, bytes=plan.bytes_total, size=human_bytes(plan.bytes_total), streams=1, free_bytes=0),
+        warnings=notes
+        + ([f"skipped (links or special files): {', '.join(plan.skipped[:10])}"] if plan.skipped else []),
+    )
+    if plan.overwrites and not confirm and needs_confirmation("overwrite"):
+        result.would_overwrite = plan.overwrites[: svc.settings.max_rows]
+        result.would_overwrite_total = len(plan.overwrites)
+        result.summary = (
+            f"Would change {len(plan.overwrites)} existing file(s) at the destination; nothing started. "
+            "Show the list to the person; call again with confirm=true to overwrite them."
+        )
+        return result
+    if consent_declined(approval):
+        result.summary = "The person declined; nothing was started."
+        return result
+    status = svc.local.start(plan, overwrite=confirm)
+    status = await _follow_local(svc, ctx, status.id, wait_s)
+    result.transfer = status
+    result.summary = (
+        f"Started: {what}"
+        + (f" (cold: {why})" if why else "")
+        + (". It runs in this server: it stops if the server stops (start it again to resume).")
+    )
+    return result
+
+
+async def _follow_local(svc: Services, ctx: Context[Any, Any], tid: str, wait_s: float) -> t.TransferStatus:
+    async def progress(done: int, total: int) -> None:
+        await ctx.report_progress(done, total or None, f"{tid}")
+
+    if wait_s <= 0:
+        return svc.local.status(tid)
+    return await svc.local.wait(tid, min(wait_s, MAX_WAIT_S), progress)
+
+
 async def _status(
     svc: Services, ctx: Context[Any, Any], tid: str, verify: bool, wait_s: float, limit: int
 ) -> TransferResult:
+    if t.LOCAL_ID_RE.fullmatch(tid):
+        status = await _follow_local(svc, ctx, tid, wait_s)
+        result = TransferResult(action="status", node=status.node, transfer=status, summary=f"{tid} is {status.state}.")
+        if verify:
+            result.warnings.append("verify compares checksums on a data node; it is not available for local copies.")
+        return result
     node = t.node_of_id(svc.platform, tid)
     status = await _follow(svc, ctx, node, tid, wait_s)
     result = TransferResult(action="status", node=node, transfer=status, summary=f"Transfer {tid} is {status.state}.")
@@ -316,8 +418,9 @@ async def _is_dir(svc: Services, node: str, status: t.TransferStatus) -> bool:
 
 
 async def _cancel(svc: Services, tid: str, confirm: bool, approval: Consent) -> TransferResult:
-    node = t.node_of_id(svc.platform, tid)
-    status = await svc.data.status(node, tid)
+    local = bool(t.LOCAL_ID_RE.fullmatch(tid))
+    node = svc.local.status(tid).node if local else t.node_of_id(svc.platform, tid)
+    status = svc.local.status(tid) if local else await svc.data.status(node, tid)
     if status.state != "running":
         return TransferResult(action="cancel", node=node, transfer=status, summary=f"Not running ({status.state}).")
     if needs_confirmation("cancel_transfer") and not confirm:
@@ -329,6 +432,9 @@ async def _cancel(svc: Services, tid: str, confirm: bool, approval: Consent) -> 
         )
     if consent_declined(approval):
         return TransferResult(action="cancel", node=node, transfer=status, summary="The person declined; it runs on.")
+    if local:
+        status = await svc.local.cancel(tid)
+        return TransferResult(action="cancel", node=node, transfer=status, summary="Cancelled; what was copied stays.")
     _, left = await svc.data.cancel(node, tid)
     status = await svc.data.status(node, tid)
     summary = "Cancelled; what was copied stays. Start it again to resume."
@@ -349,6 +455,7 @@ async def _list(svc: Services, limit: int) -> TransferResult:
             raise f
         else:
             rows += f
+    rows += svc.local.list()
     rows.sort(key=lambda s: s.started, reverse=True)
     return TransferResult(
         action="list",
