@@ -451,3 +451,25 @@ async def test_the_clients_mcp_roots_are_shared_folders(
         assert r["transfer"]["state"] == "done"
         text = await error(client, "transfer_data", action="start", source=f"local:{tmp_path}", destination="lustre:x")
         assert text.startswith("E_LOCAL_ROOT")
+
+
+async def test_the_quota_refuses_a_copy_it_cannot_hold(
+    lab: dict[str, Any], workspace: Path, creds: Path, node: Shell, tag: str, cleanup: list[str]
+) -> None:
+    from lab.api_double import run_double
+
+    rel = lab["home"].split("/", 2)[2]
+    cleanup += [tag]
+    await node(f"mkdir -p /archive/{rel}/{tag} && head -c 30000000 /dev/urandom > /archive/{rel}/{tag}/data.bin")
+    with run_double(lab["ca_key"]) as (url, state):
+        lustre = next(q for q in state.quotas[("account", lab["account"])]["quotas"] if q["filesystem"] == "lustre")
+        lustre["space"]["used"] = lustre["space"]["limit"] - 20_000_000  # 20 MB left on the account's quota
+        async with stdio_server(server_args(lab, workspace, "--api-url", url)) as client:
+            text = await error(client, "transfer_data", action="start", source=f"archive:{tag}", destination="lustre")
+            assert text.startswith("E_QUOTA") and "30000000 bytes" in text and "20000000 bytes" in text
+            assert (await node(f"test -e {lab['home']}/{tag} && echo there || echo absent")).strip() == "absent"
+            f = await call(client, "manage_storage", action="free")
+            assert {(q["quota_type"], q["filesystem"]) for q in f["quota"]} >= {
+                ("account", "lustre"),
+                ("user", "lustre"),
+            }

@@ -138,3 +138,14 @@ def quota_lines(quota_type: str, name: str, answer: dict[str, Any]) -> list[Quot
             )
         )
     return lines
+
+
+def quota_left_on(lines: list[QuotaLine], pool_root: str) -> int | None:
+    """Bytes the tightest quota leaves on a pool (its lines name the filesystem, e.g. lustre); None if none."""
+    name = pool_root.strip("/").lower()
+    left = [
+        int(q.limit_bytes - q.used_bytes)
+        for q in lines
+        if q.limit_bytes and q.used_bytes is not None and name in q.filesystem.lower()
+    ]
+    return min(left) if left else None

@@ -26,7 +26,7 @@ from .._mcp import (
     tool_errors,
 )
 from ..core import transfer as t
-from ..core.account import human_bytes, quota_lines
+from ..core.account import QuotaLine, human_bytes, quota_left_on, quota_lines
 from ..core.errors import HpcError
 from ..core.platform import Platform
 from ..core.policy import (
@@ -48,7 +48,7 @@ from ..services import Services, services
 
 MAX_WAIT_S = 50.0
 TICKS = 10  # one status read waits on the node up to 1 s for the end: progress each second, ends seen fast
-QUOTA_S = 5.0
+QUOTA_S = 3.0
 
 
 class Plan(BaseModel):
@@ -139,26 +139,17 @@ async def _follow(svc: Services, ctx: Context[Any, Any], node: str, tid: str, wa
     return status
 
 
-async def _quota_left(svc: Services, path: str, rel: str) -> tuple[int | None, list[str]]:
-    """Bytes the person's quota leaves on a hot pool, when the API answers in time (no token: not checked)."""
-    pool = svc.platform.storage_of(path)
-    if pool.kind != "hot" or svc.store.token() is None:
-        return None, []
-    user, account = rel.split("/")[2], rel.split("/")[1]
+async def _quota(svc: Services, rel: str) -> tuple[list[QuotaLine], list[str]]:
+    """The person's user and account quota lines, when the API answers in time (it needs no token)."""
+    account, user = rel.split("/")[1:3]
     try:
         answers = await asyncio.wait_for(
             asyncio.gather(svc.api.quota("user", user), svc.api.quota("account", account)), QUOTA_S
         )
     except (HpcError, TimeoutError):
-        return None, ["Your quota could not be read from the API; only the pool's free space was checked."]
-    name = pool.root.strip("/")
-    left = [
-        int(q.limit_bytes - q.used_bytes)
-        for kind, who, a in zip(("user", "account"), (user, account), answers, strict=True)
-        for q in quota_lines(kind, who, a)
-        if q.limit_bytes and q.used_bytes is not None and name in q.filesystem.lower()
-    ]
-    return (min(left) if left else None), []
+        return [], ["The quota could not be read from the API; only the pools' free space was checked."]
+    pairs = (("user", user), ("account", account))
+    return [q for (k, w), a in zip(pairs, answers, strict=True) for q in quota_lines(k, w, a)], []
 
 
 async def _start(
@@ -180,6 +171,29 @@ async def _start(
     node = route.node
     home, free = await svc.data.probe(node, list(p.storage))
     rel = home_rel(home)
+    quota = asyncio.create_task(_quota(svc, rel))  # meanwhile: the API is slower than the node
+    try:
+        return await _start_remote(svc, ctx, src, dst, mode, streams, confirm, approval, wait_s, node, free, rel, quota)
+    finally:
+        quota.cancel()
+
+
+async def _start_remote(
+    svc: Services,
+    ctx: Context[Any, Any],
+    src: t.Spec,
+    dst: t.Spec,
+    mode: t.Mode,
+    streams: int | None,
+    confirm: bool,
+    approval: Consent,
+    wait_s: float,
+    node: str,
+    free: dict[str, int],
+    rel: str,
+    quota: asyncio.Task[tuple[list[QuotaLine], list[str]]],
+) -> TransferResult:
+    p = svc.platform
     source = t.resolve_source(p, src, rel)
     cold_pool = why = None
     if dst.pool == "cold":
@@ -195,6 +209,7 @@ async def _start(
         raise HpcError("E_SAME", f"{dest_path} is {source_path} or inside it.", "Copy to another place.")
     check_writable(p, node, dest_path)
     if mode == "move":
+        confine(p, source_path, rel, allow_root=False)  # a move deletes its source: never a whole personal folder
         check_writable(p, node, source_path)
     tid = t.transfer_id(node, source_path, dest_path, mode)
     warnings: list[str] = []
@@ -222,7 +237,8 @@ async def _start(
     files = [e for e in entries if e.kind != "d"]
     needed = sum(e.size for e in files)
     dest_root = p.storage_of(dest_path).root
-    quota_left, notes = await _quota_left(svc, dest_path, rel)
+    lines, notes = await quota
+    quota_left = quota_left_on(lines, dest_root)
     check_space(dest_path, needed, free.get(dest_root, 0), quota_left)
     n = check_streams(streams) if streams else default_streams(len(files), needed)
     plan = Plan(
@@ -336,7 +352,8 @@ async def _start_local(
         check_writable(p, node, remote)
     plan = await svc.local.plan(node=node, direction="upload" if upload else "download", local=local, remote=remote)
     if upload:
-        quota_left, notes = await _quota_left(svc, remote, rel)
+        lines, notes = await _quota(svc, rel)
+        quota_left = quota_left_on(lines, p.storage_of(remote).root)
         check_space(remote, plan.bytes_total, free.get(p.storage_of(remote).root, 0), quota_left)
     else:
         notes = []
@@ -476,6 +493,7 @@ class StorageResult(BaseModel):
     entries: Table | None = None
     usage: Usage | None = None
     free: Table | None = None
+    quota: list[QuotaLine] | None = None
     removal: RemovalPreview | None = None
     removed: bool | None = None
     warnings: list[str] = []
@@ -494,6 +512,8 @@ def _storage_result(model: StorageResult) -> CallToolResult:
     for tbl in (model.entries, model.free):
         if tbl is not None:
             parts.append(table_text(tbl))
+    for q in model.quota or []:
+        parts.append(f"quota {q.quota_type} {q.name} {q.filesystem}: {q.used} of {q.limit}")
     if model.usage is not None and model.usage.largest:
         parts.append("largest: " + ", ".join(f"{n} {human_bytes(b)}" for n, b in model.usage.largest))
     if model.removal is not None and model.removal.first:
@@ -508,7 +528,8 @@ async def _storage(
     p = svc.platform
     if action == "free":
         node = data_route(p, *p.cold_pools).node
-        _, free = await svc.data.probe(node, list(p.storage))
+        home, free = await svc.data.probe(node, list(p.storage))
+        quota, notes = await _quota(svc, home_rel(home))
         tbl = table(
             [(root, free.get(root)) for root in p.storage],
             [
@@ -520,7 +541,14 @@ async def _storage(
             limit,
         )
         _, why = cold_target(p, free)
-        return StorageResult(action="free", node=node, free=tbl, summary=f"Free space; for cold data: {why}.")
+        return StorageResult(
+            action="free",
+            node=node,
+            free=tbl,
+            quota=quota or None,
+            summary=f"Free space; for cold data: {why}.",
+            warnings=notes,
+        )
     if path is None:
         raise HpcError("E_ARG", f"{action} needs a path.", "Give path, e.g. lustre:results or /archive/home/….")
     spec = t.parse_location(path)
