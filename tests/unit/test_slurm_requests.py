@@ -154,3 +154,10 @@ def test_command_failed_shows_the_reason() -> None:
 def test_schema_patterns_are_anchored_and_portable(pattern: str) -> None:
     text = anchored(pattern)
     assert text.startswith("^(?:") and text.endswith(")$") and "\\d" not in text
+
+
+def test_squeue_of_a_job_that_left_the_queue_is_empty_not_an_error() -> None:
+    q = req("squeue", job_ids=["5"])
+    assert q.means_none("slurm_load_jobs error: Invalid job id specified\n")
+    assert not q.means_none("squeue: error: Invalid user: nobody\n")
+    assert not req("sacct").means_none("Invalid job id specified")

@@ -46,6 +46,7 @@ BASE_S = 2.0
 FACTOR = 1.5
 MAX_S = 15.0
 STDERR_TAIL_BYTES = 4096
+SACCT_LAG_S = (0.0, 1.0, 2.0, 3.0)
 
 
 class JobWatch:
@@ -207,10 +208,12 @@ class SlurmJobs:
     # -- read-only -----------------------------------------------------------------------
 
     async def query(self, route: Route, req: rq.Query[object], limit: int) -> SlurmResult:
-        r = await self.run(route.node, req.argv)
+        r = await self.run(route.node, req.argv, check=False)
+        if not r.ok and not req.means_none(r.stderr):
+            raise rq.command_failed(c.command_name(req.argv), route.node, r.exit_status, r.stderr)
         rows = [
             row
-            for row in req.parse(r.stdout)
+            for row in (req.parse(r.stdout) if r.ok else [])
             if not of_other_group(self.platform, route, req.partition_of(row)) and req.keep(row)
         ]
         ours = None if req.command == "sinfo" else self._ours(route.node)
@@ -300,11 +303,16 @@ class SlurmJobs:
         """
         r = await self.run(route.node, c.squeue_comments_argv())
         found = [row.job_id for row in s.find_by_comment(s.parse_job_comments(r.stdout), mark)]
-        if not found:
+        for delay in SACCT_LAG_S if not found else ():
+            # accounting lists a job a second or two after it is queued, so ask again before
+            # telling the person it is safe to submit again
+            await asyncio.sleep(delay)
             a = await self.run(route.node, c.sacct_submit_lines_argv(), check=False)
             if a.ok:
                 found = [row.job_id for row in s.parse_submit_lines(a.stdout) if mark in row.marks]
                 r = a
+            if found:
+                break
         if not found:
             self._journal("not_submitted", route, mark)
             raise HpcError(

@@ -131,6 +131,10 @@ class Query(Generic[Row]):
     def keep(self, row: Row) -> bool:
         return True
 
+    def means_none(self, stderr: str) -> bool:
+        """A refusal that only means "no such rows" (not a failure)."""
+        return False
+
     def summary(self, rows: Sequence[Row], group: str) -> str:
         raise NotImplementedError
 
@@ -158,6 +162,10 @@ class SinfoRequest(Query[PartitionInfo]):
 class SqueueRequest(Query[QueuedJob]):
     def parse(self, stdout: str) -> list[QueuedJob]:
         return parse_squeue(stdout)
+
+    def means_none(self, stderr: str) -> bool:
+        # squeue --jobs exits 1 when a job has left the queue (after MinJobAge): an empty queue
+        return "Invalid job id specified" in stderr
 
     def summary(self, rows: Sequence[QueuedJob], group: str) -> str:
         return f"{len(rows)} jobs in the queue" + (f": {count_states(rows)}" if rows else "")
