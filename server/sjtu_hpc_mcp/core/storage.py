@@ -53,7 +53,7 @@ def parse_list(out: str) -> tuple[list[DirEntry], int]:
             continue
         try:
             stamp = datetime.fromtimestamp(float(parts[3]), UTC).strftime("%Y-%m-%d %H:%M")
-        except ValueError:
+        except (ValueError, OverflowError):  # a time no calendar holds (some file systems allow it)
             stamp = ""
         entries.append(DirEntry(name=parts[0], kind=_kind(parts[1]), size=int(parts[2]), modified=stamp))
     count = int(total.strip()) if total.strip().isdigit() else len(entries)

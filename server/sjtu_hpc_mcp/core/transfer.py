@@ -182,12 +182,20 @@ class Itemized:
 def parse_itemized(out: str) -> list[Itemized]:
     """`rsync -n -i --out-format='%i %l %n'` lines; rsync writes odd bytes in names as \\#ooo."""
     items: list[Itemized] = []
-    for line in out.splitlines():
+    for line in out.split("\n"):  # not splitlines(): a name may hold U+2028 and the like, printed raw
         m = _ITEM.match(line)
         if m:
-            name = _ESC.sub(lambda e: chr(int(e.group(1), 8)), m.group(3)).rstrip("/")
-            items.append(Itemized(m.group(1), int(m.group(2)), name))
+            items.append(Itemized(m.group(1), int(m.group(2)), _unescape(m.group(3)).rstrip("/")))
     return items
+
+
+def _unescape(name: str) -> str:
+    """\\#ooo is one byte of the name (in the C locale every non-ASCII byte): UTF-8 names decode whole."""
+    parts = _ESC.split(name)  # text, octal, text, octal, …
+    raw = b"".join(
+        bytes([int(p, 8) & 0xFF]) if i % 2 else p.encode("utf-8", "surrogateescape") for i, p in enumerate(parts)
+    )
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def entries_from_itemized(items: Sequence[Itemized]) -> list[Entry]:
