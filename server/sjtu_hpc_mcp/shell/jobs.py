@@ -22,17 +22,20 @@ from typing import ClassVar
 
 from ..core import journal as jr
 from ..core import slurm as s
+from ..core.certs import parse_certificate
 from ..core.errors import HpcError
 from ..core.platform import Platform
 from ..core.policy import Route, needs_confirmation, of_other_group, refuse_cold_reads, time_limit_warnings
 from ..core.results import table
 from ..core.slurm import commands as c
+from ..core.slurm import limits as lm
 from ..core.slurm import outcome as oc
 from ..core.slurm import requests as rq
 from ..core.slurm import script as sc
 from ..core.slurm.results import JobOutcome, JobOutput, SlurmResult, Submission
 from ..core.slurm.units import duration_seconds
 from ..settings import Settings
+from .credentials import CERTIFICATE
 from .journal import JobJournal
 from .ssh import RunResult, SshPool
 
@@ -227,7 +230,14 @@ class SlurmJobs:
     # -- sbatch --------------------------------------------------------------------------
 
     def _user(self) -> str | None:
-        return self.settings.user or self.ssh.store.user()
+        """The person's login: set, stored, or the certificate's first principal."""
+        known = self.settings.user or self.ssh.store.user()
+        if known:
+            return known
+        with suppress(HpcError, ValueError):
+            cert = parse_certificate(self.ssh.store.read_text(CERTIFICATE) or "")
+            return cert.principals[0] if cert.principals else None
+        return None
 
     async def submit(self, route: Route, req: rq.SbatchRequest) -> SlurmResult:
         o = req.options
@@ -236,7 +246,9 @@ class SlurmJobs:
         limit_s = None if o.time is None else duration_seconds(o.time)
         warnings = time_limit_warnings(self.platform, req.partition, limit_s) + added
         mark = sc.new_mark(uuid.uuid4().hex)
-        path = await self.ssh.put_file(route.node, sc.script_name(mark, datetime.now(UTC)), script, mode=0o700)
+        upload = self.ssh.put_file(route.node, sc.script_name(mark, datetime.now(UTC)), script, mode=0o700)
+        path, from_limits = await asyncio.gather(upload, self._limit_warnings(route, req))
+        warnings += from_limits
         argv = req.argv(path, mark)
         if not req.test_only:
             self._journal("submitting", route, mark, partition=req.partition, script_path=path)
@@ -264,6 +276,38 @@ class SlurmJobs:
             raise rq.command_failed("sbatch", route.node, r.exit_status, r.stderr)
         sub = self._submitted(route, req, mark, path, str(submitted.job_id), warnings, reconciled=False)
         return self._result("sbatch", r, submission=sub, summary=f"submitted job {submitted.job_id} to {req.partition}")
+
+    async def _limit_warnings(self, route: Route, req: rq.SbatchRequest) -> list[str]:
+        """The account's limits and recent usage, read while the script uploads. Best effort: a
+        site that hides sacctmgr, or a slow answer, costs the warnings, never the submission."""
+        ask = lm.ask_of(req.options)
+        user = self._user()
+        assoc_argv = None
+        with suppress(HpcError):  # a login name sacctmgr would not take: no association lookup
+            assoc_argv = lm.assoc_argv(user) if user else None
+
+        async def out(argv: list[str]) -> str | None:
+            with suppress(HpcError):
+                r = await self.run(route.node, argv, check=False)
+                return r.stdout if r.ok else None
+            return None
+
+        assoc, qos, queue, recent = await asyncio.gather(
+            out(assoc_argv) if assoc_argv else asyncio.sleep(0, None),
+            out(lm.qos_argv()),
+            out(c.squeue_argv()),
+            out(c.sacct_recent_usage_argv(lm.RECENT_START)),
+        )
+        limits: list[lm.Limits] = []
+        if assoc is not None:
+            limits, qos_names = lm.parse_assoc(assoc, req.partition)
+            if qos is not None:
+                limits += lm.parse_qos(qos, qos_names)
+        queued = None if queue is None else len(s.parse_squeue(queue))
+        warnings = lm.limit_warnings(ask, limits, queued)
+        if recent is not None:
+            warnings += lm.usage_warnings(ask, oc.parse_usage(recent).values())
+        return warnings
 
     def _journal(self, event: jr.Event, route: Route, mark: str, **fields: object) -> None:
         entry = jr.JournalEntry.model_validate(

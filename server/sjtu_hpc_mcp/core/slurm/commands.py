@@ -275,6 +275,14 @@ def sacct_usage_argv(job_ids: Iterable[str | int]) -> list[str]:
     return ["sacct", "--parsable2", "--noheader", f"--format={fmt}", f"--jobs={','.join(ids)}"]
 
 
+def sacct_recent_usage_argv(start: str) -> list[str]:
+    """Usage of the person's jobs that completed since start (steps included: MaxRSS)."""
+    fmt = _format(SACCT_USAGE_COLUMNS, ",")
+    since = v.slurm_time(start, "start time")
+    return ["sacct", "--parsable2", "--noheader", f"--format={fmt}", f"--starttime={since}", "--endtime=now",
+            "--state=COMPLETED"]  # fmt: skip
+
+
 def sacct_submit_lines_argv(start: str = DEFAULT_SACCT_START) -> list[str]:
     """The person's jobs since start with the command line that submitted each (Slurm 21.08+)."""
     fmt = _format(SACCT_SUBMIT_COLUMNS, ",")
