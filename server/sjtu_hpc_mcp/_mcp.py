@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+import logging
 import re
 import secrets
 import urllib.parse
 import warnings
+import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
@@ -23,7 +26,18 @@ from mcp.server.mcpserver import (
 from mcp.server.mcpserver import MCPServer as SdkServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, InputRequiredResult, TextContent, Tool, ToolAnnotations
+from mcp.types import (
+    CallToolResult,
+    Completion,
+    CompletionArgument,
+    CompletionContext,
+    EmptyResult,
+    InputRequiredResult,
+    SetLevelRequestParams,
+    TextContent,
+    Tool,
+    ToolAnnotations,
+)
 from pydantic import BaseModel, Field, ValidationError
 
 from .core import schema
@@ -31,6 +45,9 @@ from .core.errors import HpcError, error_text
 
 __all__ = [
     "CallToolResult",
+    "Completion",
+    "CompletionArgument",
+    "CompletionContext",
     "Consent",
     "Context",
     "MCPServer",
@@ -44,6 +61,7 @@ __all__ = [
     "lean",
     "mutating",
     "offer_url",
+    "on_completion",
     "read_only",
     "serve_http",
     "tool_errors",
@@ -76,6 +94,7 @@ class MCPServer(SdkServer[L]):
     ) -> None:
         # The lifespan receives this class (the SDK passes the instance it was given to).
         super().__init__(name, lifespan=lifespan, **kwargs)  # type: ignore[arg-type]
+        ClientLog.install(self)
 
     async def list_tools(self) -> list[Tool]:
         cache = self.__dict__.setdefault("_lean_tools", {})
@@ -308,3 +327,97 @@ async def client_roots(ctx: Context[Any, Any]) -> list[str]:
         if uri.scheme == "file" and uri.path:
             paths.append(urllib.parse.unquote(uri.path))
     return paths
+
+
+CompletionHandler = Callable[[Any, CompletionArgument, CompletionContext | None], Awaitable[Completion | None]]
+
+
+def on_completion(mcp: MCPServer[Any], handler: CompletionHandler) -> None:
+    """Serve completion/complete (prompt arguments) with `handler`; advertises the completions capability."""
+    mcp.completion()(handler)  # type: ignore[no-untyped-call]
+
+
+# -- the logging capability: the client sets a level and receives the server's notable events ------------
+
+_PY_LEVEL = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO + 5,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL + 5,
+    "emergency": logging.CRITICAL + 10,
+}
+_REQUEST: contextvars.ContextVar[Any] = contextvars.ContextVar("sjtu_hpc_mcp_request", default=None)
+
+
+def _connection(ctx: Any) -> Any:
+    """What outlives one request: the SDK makes a ServerSession per request over one connection."""
+    return getattr(ctx.session, "_connection", ctx.session)
+
+
+def _mcp_level(levelno: int) -> Any:
+    return next((name for name, n in sorted(_PY_LEVEL.items(), key=lambda kv: -kv[1]) if levelno >= n), "debug")
+
+
+class ClientLog(logging.Handler):
+    """Forwards this package's log records to the client that asked for them with logging/setLevel.
+
+    Records go to the client of the request being handled, at or above the level its connection set
+    (nothing before it sets one). The log lines never hold secrets (see shell/ and tools/), so they may
+    leave the process. On 2026-07-28 sessions the SDK also needs the request's own opt-in.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.levels: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        self._sending: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def install(cls, mcp: MCPServer[Any]) -> ClientLog:
+        """One handler per process on this package's logger; each server serves logging/setLevel into it."""
+        package = logging.getLogger(__package__ or "sjtu_hpc_mcp")
+        handler = next((h for h in package.handlers if isinstance(h, cls)), None) or cls()
+        if handler not in package.handlers:
+            package.addHandler(handler)
+
+        async def set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
+            handler.levels[_connection(ctx)] = _PY_LEVEL[params.level]
+            return EmptyResult()
+
+        async def remember_request(ctx: Any, call_next: Any) -> Any:
+            token = _REQUEST.set(ctx)
+            try:
+                return await call_next(ctx)
+            finally:
+                _REQUEST.reset(token)
+
+        mcp._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+        mcp.middleware.append(remember_request)
+        return handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ctx = _REQUEST.get()
+        wanted = self.levels.get(_connection(ctx)) if ctx is not None else None
+        if wanted is None or record.levelno < wanted:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated from 2026-07-28; older clients use it
+            send = ctx.session.send_log_message(
+                _mcp_level(record.levelno), record.getMessage(), logger=record.name, related_request_id=ctx.request_id
+            )
+        task = loop.create_task(self._send(send))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    async def _send(send: Awaitable[None]) -> None:
+        try:
+            await send
+        except Exception:  # a closed stream: the event is simply not delivered
+            return

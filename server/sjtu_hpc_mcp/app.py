@@ -9,7 +9,7 @@ from . import __version__
 from ._mcp import MCPServer
 from .services import Services
 from .settings import Settings
-from .tools import account, credentials, data, slurm
+from .tools import account, credentials, data, guide, slurm
 
 INSTRUCTIONS = (
     "Acts for one person on the SJTU HPC platform (交我算). Start with credential_status. "
@@ -36,5 +36,6 @@ def build_server(settings: Settings, prepared: Services | None = None) -> MCPSer
     credentials.register(mcp)
     slurm.register(mcp)
     account.register(mcp)
+    guide.register(mcp)  # resources, prompts, completions
     data.register(mcp)
     return mcp

@@ -69,6 +69,7 @@ class PasswordPage:
         port = self._server.sockets[0].getsockname()[1]
         shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 (compared, not bound)
         self.url = f"{self.public_url or f'http://{shown}:{port}'}{self.path}"
+        log.info("password page: open on %s:%d for one use within %d s", self.host, port, self.lifetime)
         asyncio.get_running_loop().call_later(self.lifetime, self.close)
         return self.url
 

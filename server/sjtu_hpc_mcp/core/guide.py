@@ -1,0 +1,97 @@
+"""What the server offers besides tools: the platform tables as read-only documents, the common flows as
+prompts, and completion values for their arguments. Pure: built from the Platform tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .platform import Platform
+
+STORAGE_RULES = (
+    "Jobs never read cold storage (/archive, /vault, /union): copy the data to hot storage first.",
+    "Cold storage is written only from the data nodes (data, sydata); elsewhere it is read-only.",
+    "A personal path is the same in every pool: /lustre/home/acct-x/u <-> /archive/home/acct-x/u.",
+    "Writing to cold storage: the pool with the most free space (transfer_data destination 'cold').",
+    "Reading cold data without a named pool: /union (both cold pools merged).",
+)
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def partitions_document(p: Platform) -> str:
+    """Partition -> node group -> entry nodes and the docs' wall-time limit (a hint, not a hard rule)."""
+    groups = {
+        g.name: {"title": g.title, "job_entry": g.job_entry, "data_entry": g.data_entry, "hot_storage": g.hot_storage}
+        for g in p.groups.values()
+    }
+    partitions = {
+        part: {"node_group": g.name, "max_minutes": p.max_minutes_of(part)}
+        for g in p.groups.values()
+        for part in g.partitions
+    }
+    return _dump({"node_groups": groups, "partitions": partitions, "note": "max_minutes: the docs' limit, a hint"})
+
+
+def storage_document(p: Platform) -> str:
+    """Each storage pool: hot or cold, file system, whose home it is, where it is writable."""
+    pools = {
+        s.root: {
+            "kind": s.kind,
+            "fs": s.fs,
+            **({"home_of": list(s.groups)} if s.groups else {}),
+            **({"union_of": list(s.union_of)} if s.union_of else {}),
+            "writable_on": list(s.writable_on),
+        }
+        for s in p.storage.values()
+    }
+    return _dump({"pools": pools, "rules": list(STORAGE_RULES)})
+
+
+def submit_job_prompt(partition: str, goal: str, p: Platform) -> str:
+    group = p.group_of_partition(partition)
+    return (
+        f"Submit and follow a Slurm job on partition {partition} (node group {group.name}, {group.title}; login "
+        f"node {group.job_entry}). Goal: {goal or 'ask me what the job should do'}.\n"
+        "1. credential_status; if it is not ready_for_ssh, follow its next_step (request_token, "
+        "request_certificate) and tell me when I must approve in 交我办.\n"
+        "2. Write the job script with me. It must read only hot storage "
+        f"({group.hot_storage}); copy cold data first.\n"
+        f"3. run_slurm sbatch partition={partition} with test_only=true; show me the estimate and the options.\n"
+        "4. After I agree, run_slurm sbatch again without test_only; note the job id.\n"
+        "5. Follow it with run_slurm wait (or squeue) every minute or so, not faster; when it ends, show "
+        "run_slurm seff and, if it failed, job_output stream=stderr, and say what to change."
+    )
+
+
+def archive_prompt(path: str, pool: str) -> str:
+    if pool and pool != "cold":
+        where = f"{pool}, the same personal path (e.g. /lustre/home/acct-x/u/run1 -> {pool}/home/acct-x/u/run1)"
+    else:
+        where = "cold: the cold pool with the most free space"
+    return (
+        f"Move {path} to cold storage (destination {where}).\n"
+        "1. credential_status; make sure SSH is ready.\n"
+        "2. manage_storage usage on the path and manage_storage free: tell me the size and the free space.\n"
+        f"3. transfer_data start source={path} and that destination, mode=copy; follow it with "
+        "transfer_data status (wait_s up to 50) until it is done, telling me the progress.\n"
+        "4. transfer_data status verify=true; only if the checksums match, ask me whether to delete the hot "
+        "copy, and do so only with my yes (manage_storage remove, confirm=true).\n"
+        "Jobs cannot read cold storage: remind me to copy data back before using it in a job."
+    )
+
+
+def completions(argument: str, prefix: str, known: dict[str, str], p: Platform) -> list[str]:
+    """Values for a prompt argument starting with `prefix`; `known` holds arguments already chosen."""
+    if argument == "partition":
+        group = known.get("node_group")
+        values = [x for g in p.groups.values() if not group or g.name == group for x in g.partitions]
+    elif argument == "node_group":
+        values = list(p.groups)
+    elif argument == "pool":
+        values = [*p.cold_pools, "cold"]
+    else:
+        values = []
+    return [v for v in values if v.startswith(prefix)][:100]
