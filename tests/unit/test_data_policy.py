@@ -21,6 +21,7 @@ from sjtu_hpc_mcp.core.policy import (
     MAX_STREAMS,
     check_space,
     check_streams,
+    check_transfer_ends,
     check_writable,
     cold_target,
     confine,
@@ -32,6 +33,7 @@ from sjtu_hpc_mcp.core.policy import (
     personal_root,
     refuse_cold_reads,
     resolve_personal,
+    transfer_consent_missing,
 )
 
 P = load_platform()
@@ -502,3 +504,62 @@ def test_every_destructive_act_is_a_consent_row() -> None:
 
     assert {"scancel", "update_user", "overwrite", "move", "cancel_transfer", "remove"} <= DESTRUCTIVE_ACTS
     assert not {"sinfo", "squeue", "copy", "sacct", "list", "status"} & DESTRUCTIVE_ACTS
+
+
+# -- the resolved ends of a transfer, and which consent a transfer still lacks --------------------------
+
+REL = "home/acct-hpc/hpcrobot"
+DATA_NODE = "data.hpc.sjtu.edu.cn"
+
+
+@pytest.mark.parametrize(
+    ("source", "dest", "src_dir", "dst_dir", "mode", "want"),
+    [
+        pytest.param(f"/lustre/{REL}/a", f"/archive/{REL}/a", True, False, "copy", "ok", id="copy to cold"),
+        pytest.param(f"/lustre/{REL}/f.txt", f"/archive/{REL}/d", False, True, "copy", "into", id="file into dir"),
+        pytest.param(f"/lustre/{REL}/a", f"/lustre/{REL}/a", True, True, "copy", "E_SAME", id="onto itself"),
+        pytest.param(f"/lustre/{REL}/a", f"/lustre/{REL}/a/b", True, False, "copy", "E_SAME", id="into itself"),
+        pytest.param(f"/lustre/{REL}", f"/archive/{REL}", True, True, "copy", "ok", id="whole home copied"),
+        pytest.param(f"/lustre/{REL}", f"/archive/{REL}/x", True, False, "move", "E_PERSONAL_ROOT", id="home moved"),
+        pytest.param(f"/union/{REL}/a", f"/lustre/{REL}/a", True, False, "move", "ok", id="move out of union"),
+        pytest.param(
+            f"/lustre/{REL}/a",
+            "/lustre/home/acct-other/otheruser/a",
+            True,
+            False,
+            "copy",
+            "E_NOT_YOURS",
+            id="into another's folder",
+        ),
+    ],
+)
+def test_transfer_ends(source: str, dest: str, src_dir: bool, dst_dir: bool, mode: str, want: str) -> None:
+    if want.startswith("E_"):
+        with pytest.raises(HpcError) as err:
+            check_transfer_ends(P, DATA_NODE, REL, source, dest, src_dir, dst_dir, mode)
+        assert err.value.code == want
+        return
+    src, dst = check_transfer_ends(P, DATA_NODE, REL, source, dest, src_dir, dst_dir, mode)
+    assert src == source and dst == (dest + "/f.txt" if want == "into" else dest)
+
+
+@pytest.mark.parametrize("login", ["pilogin.hpc.sjtu.edu.cn", "sylogin.hpc.sjtu.edu.cn", "armlogin.hpc.sjtu.edu.cn"])
+def test_transfer_ends_never_write_cold_from_a_login_node(login: str) -> None:
+    with pytest.raises(HpcError) as err:
+        check_transfer_ends(P, login, REL, f"/lustre/{REL}/a", f"/archive/{REL}/a", True, False, "copy")
+    assert err.value.code == "E_READ_ONLY"
+
+
+@pytest.mark.parametrize(
+    ("overwrites", "mode", "confirm", "missing"),
+    [
+        (False, "copy", False, None),
+        (True, "copy", False, "overwrite"),
+        (True, "copy", True, None),
+        (False, "move", False, "move"),
+        (True, "move", False, "overwrite"),
+        (False, "move", True, None),
+    ],
+)
+def test_transfer_consent(overwrites: bool, mode: str, confirm: bool, missing: str | None) -> None:
+    assert transfer_consent_missing(overwrites, mode, confirm) == missing

@@ -269,6 +269,44 @@ def default_streams(files: int, total_bytes: int) -> int:
     return max(2, min(4, per_stream)) if total_bytes < 2**30 else min(MAX_STREAMS, max(2, per_stream))
 
 
+def check_transfer_ends(
+    platform: Platform,
+    node: str,
+    rel: str,
+    source: str,
+    destination: str,
+    source_is_dir: bool,
+    dest_is_dir: bool,
+    mode: str,
+) -> tuple[str, str]:
+    """The ends as the node resolved them: inside the person's folders, distinct, writable where written.
+
+    A file copied onto an existing folder lands inside it under its own name. A move deletes its
+    source, so it must be writable there and never a whole personal folder.
+    """
+    src = confine(platform, source, rel, allow_root=mode != "move")
+    dst = confine(platform, destination, rel)
+    if dest_is_dir and not source_is_dir:
+        dst = posixpath.join(dst, posixpath.basename(src))
+    if src == dst or dst.startswith(src + "/"):
+        raise HpcError("E_SAME", f"{dst} is {src} or inside it.", "Copy to another place.")
+    check_writable(platform, node, dst)
+    if mode == "move":
+        check_writable(platform, node, src)
+    return src, dst
+
+
+def transfer_consent_missing(overwrites: bool, mode: str, confirm: bool) -> str | None:
+    """The act a transfer would do that still needs the person's consent (confirm), if any."""
+    if confirm:
+        return None
+    if overwrites and needs_confirmation("overwrite"):
+        return "overwrite"
+    if mode == "move" and needs_confirmation("move"):
+        return "move"
+    return None
+
+
 def check_streams(streams: int) -> int:
     if not 1 <= streams <= MAX_STREAMS:
         raise HpcError("E_ARG", f"streams must be 1 to {MAX_STREAMS}.", f"The platform allows at most {MAX_STREAMS}.")

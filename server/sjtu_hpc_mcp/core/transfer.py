@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from .errors import HpcError
 from .platform import Platform, normalize_path
-from .policy import confine, personal_root, resolve_personal
+from .policy import check_streams, confine, default_streams, personal_root, resolve_personal
 
 STATE_DIR = ".sjtu-hpc-mcp/transfers"  # under the login home of the data node
 PARTIAL_DIR = ".sjtu-hpc-partial"  # rsync keeps interrupted files here, inside each destination folder
@@ -34,7 +34,9 @@ SESSION_PREFIX = "mcp-xfer-"
 ID_RE = re.compile(r"^(data|sydata)-[0-9a-f]{12}$")
 LOCAL_ID_RE = re.compile(r"^local-[0-9a-f]{12}$")
 POOL_NAMES = ("lustre", "dssg", "archive", "vault", "union")
-VERIFY_FAILED = 200  # the driver's own exit code: checksums differ, the source was kept
+VERIFY_FAILED = 200  # the driver's own exit codes: checksums differ, the source was kept;
+SOURCE_KEPT = 201  # the copy was verified but the source could not be deleted
+FILE_COST = 32 * 1024  # a file costs this much more than its bytes when streams are balanced (open, create, metadata)
 MAX_LISTED = 50
 
 Mode = Literal["copy", "move"]
@@ -207,8 +209,16 @@ def entries_from_itemized(items: Sequence[Itemized]) -> list[Entry]:
     return out
 
 
+# An itemized line of a file or symlink whose content differs or is missing (not only its attributes:
+# a cold NFS may force a group or permissions, and that must not fail every move).
+CONTENT_DIFF = "^[<>ch][fL]"
+
+
 def split_streams(entries: Sequence[Entry], streams: int) -> list[list[str]]:
-    """Files balanced by size over the streams (largest first to the lightest); folders in the first."""
+    """Files balanced over the streams by bytes plus a per-file cost (largest first to the lightest).
+
+    Folders go first in the first stream, so empty ones are created too.
+    """
     files = sorted((e for e in entries if e.kind != "d"), key=lambda e: -e.size)
     n = max(1, min(streams, len(files)))
     heap = [(0, i) for i in range(n)]
@@ -216,7 +226,7 @@ def split_streams(entries: Sequence[Entry], streams: int) -> list[list[str]]:
     for e in files:
         load, i = heapq.heappop(heap)
         lists[i].append(e.path)
-        heapq.heappush(heap, (load + e.size, i))
+        heapq.heappush(heap, (load + e.size + FILE_COST, i))
     lists[0] = [e.path for e in entries if e.kind == "d"] + lists[0]
     return [lst for lst in lists if lst] or [[]]
 
@@ -266,7 +276,7 @@ def find_argv(source: str) -> list[str]:
 class Meta(BaseModel):
     """The state folder's meta.json: what a fresh server needs to report on the transfer."""
 
-    id: str
+    id: str = Field(pattern=ID_RE.pattern)
     node: str
     mode: Mode
     source: str
@@ -281,6 +291,12 @@ class Meta(BaseModel):
     started: float
     run: int = 1
     cold_choice: str | None = None
+
+    @model_validator(mode="after")
+    def _one_figure_per_stream(self) -> Meta:
+        if not len(self.stream_files) == len(self.stream_bytes) == self.streams:
+            raise ValueError("one file count and one byte count per stream")
+        return self
 
 
 def driver_script(meta: Meta, folder: str, argvs: Sequence[Sequence[str]]) -> str:
@@ -309,8 +325,8 @@ def driver_script(meta: Meta, folder: str, argvs: Sequence[Sequence[str]]) -> st
         lines += [
             "if [ $rc -eq 0 ]; then",
             f'  {shlex.join(verify_argv(meta.source, meta.destination, meta.is_dir))} > "$D/verify.out" 2>&1; r=$?',
-            '  if [ $r -eq 0 ] && ! grep -q "^[<>ch.][fL]" "$D/verify.out"; then',
-            f'    rm -rf -- {q(meta.source)} && date +%s > "$D/source_removed" || rc=11',
+            f'  if [ $r -eq 0 ] && ! grep -q "{CONTENT_DIFF}" "$D/verify.out"; then',
+            f'    rm -rf -- {q(meta.source)} && date +%s > "$D/source_removed" || rc={SOURCE_KEPT}',
             f"  else rc={VERIFY_FAILED}; fi",
             "fi",
         ]
@@ -362,9 +378,11 @@ cd "$1" 2>/dev/null || exit 0
 printf '\0@sessions\n'; tmux ls -F '#{session_name}' 2>/dev/null
 printf '\0@now\n'; date +%s.%N
 for t in $(ls -1t | head -n "$2"); do
-  for f in meta.json rc cancelled started ended; do
+  for f in meta.json rc cancelled started ended source_removed; do
     [ -f "$t/$f" ] && { printf '\0@%s/%s\n' "$t" "$f"; head -c 65536 "$t/$f"; }
   done
+  [ -f "$t/rc" ] && continue
+  for f in "$t"/rc.* "$t"/log.*; do [ -f "$f" ] && { printf '\0@%s\n' "$f"; tail -c 4096 "$f"; }; done
 done
 """
 
@@ -449,6 +467,10 @@ _CAUSES: dict[int, tuple[str, str]] = {
     30: ("a timeout sending or receiving data", "The storage stalled; start again to resume."),
     35: ("a timeout waiting for a connection", "Start again to resume."),
     127: ("rsync is not installed on the node", "Tell hpc@sjtu.edu.cn."),
+    SOURCE_KEPT: (
+        "the copy was verified but the source could not be deleted",
+        "The destination is complete. Check the source's permissions, then delete it with manage_storage remove.",
+    ),
     VERIFY_FAILED: (
         "verification failed: the destination differs from the source, so the source was kept",
         "Nothing was deleted. Start the move again (it copies what differs), or check the files with verify=true.",
@@ -618,19 +640,61 @@ def read_list(found: Mapping[str, str], node: str, limit: int) -> list[TransferS
         parts["now"] = str(now)
         try:
             st = read_status(parts)
-        except ValueError:
+        except (ValueError, IndexError):
             continue  # a state folder from another version, or half written: skip it
         if st.node == node:
             out.append(st)
     return sorted(out, key=lambda s: s.started, reverse=True)[:limit]
 
 
-def overwrite_preview(items: Sequence[Itemized], limit: int) -> list[str]:
-    return [it.path or "(the file itself)" for it in items if it.changes_existing_file][:limit]
+def overwrite_preview(items: Sequence[Itemized], limit: int, file_name: str = "(the file itself)") -> list[str]:
+    """Existing destination files the copy would change (a single file's item has no path: its name)."""
+    return [it.path or file_name for it in items if it.changes_existing_file][:limit]
+
+
+def plan(
+    tid: str,
+    node: str,
+    mode: Mode,
+    ins: Inspected,
+    entries: Sequence[Entry],
+    streams: int | None,
+    *,
+    overwrite: bool,
+    run: int,
+    why: str | None,
+    started: float,
+) -> tuple[Meta, list[list[str]]]:
+    """What the driver is to run: the files balanced over the streams, and the meta a status reads back."""
+    files = {e.path: e.size for e in entries if e.kind != "d"}
+    total = sum(files.values())
+    n = check_streams(streams) if streams else default_streams(len(files), total)
+    lists = split_streams(entries, n) if ins.is_dir else [[]]
+    return (
+        Meta(
+            id=tid,
+            node=node,
+            mode=mode,
+            source=ins.source,
+            destination=ins.destination,
+            is_dir=ins.is_dir,
+            overwrite=overwrite,
+            streams=len(lists),
+            files=len(files),
+            bytes=total,
+            stream_files=[sum(1 for x in lst if x in files) for lst in lists] if ins.is_dir else [len(files)],
+            stream_bytes=[sum(files.get(x, 0) for x in lst) for lst in lists] if ins.is_dir else [total],
+            started=started,
+            run=run,
+            cold_choice=why,
+        ),
+        lists,
+    )
 
 
 def differences(items: Sequence[Itemized], limit: int) -> list[str]:
-    return [it.path or "(the file itself)" for it in items if it.changes[1] in "fL"][:limit]
+    """Files whose content differs or is missing at the destination (attribute changes do not count)."""
+    return [it.path or "(the file itself)" for it in items if re.match(CONTENT_DIFF, it.changes)][:limit]
 
 
 def meta_json(meta: Meta) -> str:

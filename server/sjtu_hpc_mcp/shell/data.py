@@ -94,12 +94,20 @@ class DataNodes:
             )
         try:
             return t.read_status(t.sections(out))
-        except ValueError:
+        except (ValueError, IndexError):
             raise HpcError(
                 "E_TRANSFER_STATE",
                 f"The state of transfer {transfer} on {node} is unreadable (written by another version?).",
                 "Start the transfer again; it resumes.",
             ) from None
+
+    async def status_if_known(self, node: str, transfer: str) -> t.TransferStatus | None:
+        try:
+            return await self.status(node, transfer)
+        except HpcError as exc:
+            if exc.code == "E_UNKNOWN_TRANSFER":
+                return None
+            raise
 
     async def cancel(self, node: str, transfer: str) -> tuple[str, int]:
         out = await self._sh(

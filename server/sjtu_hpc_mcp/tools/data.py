@@ -31,16 +31,16 @@ from ..core.errors import HpcError
 from ..core.platform import Platform
 from ..core.policy import (
     check_space,
-    check_streams,
+    check_transfer_ends,
     check_writable,
     cold_target,
     confine,
     confine_local,
     data_route,
-    default_streams,
     home_rel,
     needs_confirmation,
     resolve_personal,
+    transfer_consent_missing,
 )
 from ..core.results import Table, table, table_text
 from ..core.storage import RemovalPreview, Usage
@@ -152,6 +152,22 @@ async def _quota(svc: Services, rel: str) -> tuple[list[QuotaLine], list[str]]:
     return [q for (k, w), a in zip(pairs, answers, strict=True) for q in quota_lines(k, w, a)], []
 
 
+async def _ends(
+    svc: Services, node: str, src: t.Spec, dst: t.Spec, mode: t.Mode, rel: str, free: dict[str, int]
+) -> tuple[t.Inspected, str | None]:
+    """Both ends resolved on the node, confined again after symlinks, and the cold pool's choice."""
+    p = svc.platform
+    source = t.resolve_source(p, src, rel)
+    cold_pool = why = None
+    if dst.pool == "cold":
+        candidates = {pool: t.resolve_destination(p, dst, source, rel, pool) for pool in p.cold_pools}
+        there = await svc.data.existing(node, list(candidates.values()))
+        cold_pool, why = cold_target(p, free, [pool for pool, path in candidates.items() if path in there])
+    ins = await svc.data.inspect(node, source, t.resolve_destination(p, dst, source, rel, cold_pool))
+    ends = check_transfer_ends(p, node, rel, ins.source, ins.destination, ins.is_dir, ins.dest_exists == "dir", mode)
+    return t.Inspected(ins.is_dir, ins.dest_exists, *ends), why
+
+
 async def _start(
     svc: Services,
     ctx: Context[Any, Any],
@@ -167,109 +183,73 @@ async def _start(
     src, dst = t.parse_location(source), t.parse_location(destination)
     if "local" in (src.kind, dst.kind):
         return await _start_local(svc, ctx, src, dst, confirm, approval, wait_s)
-    route = data_route(p, _pool_of(p, src, "source"), _pool_of(p, dst, "destination"))
-    node = route.node
+    node = data_route(p, _pool_of(p, src, "source"), _pool_of(p, dst, "destination")).node
     home, free = await svc.data.probe(node, list(p.storage))
     rel = home_rel(home)
     quota = asyncio.create_task(_quota(svc, rel))  # meanwhile: the API is slower than the node
     try:
-        return await _start_remote(svc, ctx, src, dst, mode, streams, confirm, approval, wait_s, node, free, rel, quota)
+        ins, why = await _ends(svc, node, src, dst, mode, rel, free)
+        tid = t.transfer_id(node, ins.source, ins.destination, mode)
+        current = await svc.data.status_if_known(node, tid)
+        if current is not None and current.state == "running":
+            return TransferResult(
+                action="start", node=node, transfer=current, summary="Already running; nothing new started."
+            )
+        if ins.dest_exists != "none" or not ins.is_dir:
+            items = await svc.data.itemize(node, t.dry_run_argv(ins.source, ins.destination, ins.is_dir))
+            entries = t.entries_from_itemized(items)
+            overwrites = t.overwrite_preview(items, len(items), posixpath.basename(ins.destination))
+        else:
+            entries, overwrites = await svc.data.entries(node, ins.source), []
+        lines, notes = await quota
     finally:
         quota.cancel()
-
-
-async def _start_remote(
-    svc: Services,
-    ctx: Context[Any, Any],
-    src: t.Spec,
-    dst: t.Spec,
-    mode: t.Mode,
-    streams: int | None,
-    confirm: bool,
-    approval: Consent,
-    wait_s: float,
-    node: str,
-    free: dict[str, int],
-    rel: str,
-    quota: asyncio.Task[tuple[list[QuotaLine], list[str]]],
-) -> TransferResult:
-    p = svc.platform
-    source = t.resolve_source(p, src, rel)
-    cold_pool = why = None
-    if dst.pool == "cold":
-        candidates = {pool: t.resolve_destination(p, dst, source, rel, pool) for pool in p.cold_pools}
-        there = await svc.data.existing(node, list(candidates.values()))
-        cold_pool, why = cold_target(p, free, [pool for pool, path in candidates.items() if path in there])
-    ins = await svc.data.inspect(node, source, t.resolve_destination(p, dst, source, rel, cold_pool))
-    # Again on what the node resolved: symlinks may point anywhere.
-    source_path, dest_path = confine(p, ins.source, rel), confine(p, ins.destination, rel)
-    if ins.dest_exists == "dir" and not ins.is_dir:
-        dest_path = posixpath.join(dest_path, posixpath.basename(source_path))
-    if source_path == dest_path or (dest_path + "/").startswith(source_path + "/"):
-        raise HpcError("E_SAME", f"{dest_path} is {source_path} or inside it.", "Copy to another place.")
-    check_writable(p, node, dest_path)
-    if mode == "move":
-        confine(p, source_path, rel, allow_root=False)  # a move deletes its source: never a whole personal folder
-        check_writable(p, node, source_path)
-    tid = t.transfer_id(node, source_path, dest_path, mode)
-    warnings: list[str] = []
-
-    try:
-        current = await svc.data.status(node, tid)
-    except HpcError as exc:
-        if exc.code != "E_UNKNOWN_TRANSFER":
-            raise
-        current = None
-    if current is not None and current.state == "running":
-        return TransferResult(
-            action="start",
-            node=node,
-            transfer=current,
-            summary="This transfer is already running; nothing new started.",
-        )
-
-    if ins.dest_exists != "none" or not ins.is_dir:
-        items = await svc.data.itemize(node, t.dry_run_argv(source_path, dest_path, ins.is_dir))
-        entries = t.entries_from_itemized(items)
-        overwrites = [it.path or posixpath.basename(dest_path) for it in items if it.changes_existing_file]
-    else:
-        entries, overwrites = await svc.data.entries(node, source_path), []
-    files = [e for e in entries if e.kind != "d"]
-    needed = sum(e.size for e in files)
-    dest_root = p.storage_of(dest_path).root
-    lines, notes = await quota
-    quota_left = quota_left_on(lines, dest_root)
-    check_space(dest_path, needed, free.get(dest_root, 0), quota_left)
-    n = check_streams(streams) if streams else default_streams(len(files), needed)
-    plan = Plan(
-        files=len(files),
-        bytes=needed,
-        size=human_bytes(needed),
-        streams=max(1, min(n, len(files))),
-        free_bytes=free.get(dest_root, 0),
-        quota_left_bytes=quota_left,
+    dest_root = p.storage_of(ins.destination).root
+    meta, lists = t.plan(
+        tid,
+        node,
+        mode,
+        ins,
+        entries,
+        streams,
+        overwrite=confirm,
+        run=current.run + 1 if current else 1,
+        why=why,
+        started=time.time(),
     )
-    shown = overwrites[: svc.settings.max_rows]
+    plan = Plan(
+        files=meta.files,
+        bytes=meta.bytes,
+        size=human_bytes(meta.bytes),
+        streams=meta.streams,
+        free_bytes=free.get(dest_root, 0),
+        quota_left_bytes=quota_left_on(lines, dest_root),
+    )
+    check_space(ins.destination, meta.bytes, plan.free_bytes, plan.quota_left_bytes)
 
-    def preview(summary: str) -> TransferResult:
+    def preview(summary: str, shown: list[str] | None = None) -> TransferResult:
         return TransferResult(
             action="start",
             node=node,
             plan=plan,
             summary=summary,
             transfer=current,
-            would_overwrite=shown or None,
-            would_overwrite_total=len(overwrites) if overwrites else None,
-            warnings=warnings + notes,
+            would_overwrite=shown[: svc.settings.max_rows] if shown else None,
+            would_overwrite_total=len(shown) if shown else None,
+            warnings=notes,
         )
 
-    what = f"{plan.files} files ({plan.size}) from {source_path} to {dest_path}" + (f" (cold: {why})" if why else "")
-    if overwrites and not confirm and needs_confirmation("overwrite"):
+    what = f"{meta.files} files ({plan.size}) from {ins.source} to {ins.destination}" + (
+        f" (cold: {why})" if why else ""
+    )
+    missing = transfer_consent_missing(bool(overwrites), mode, confirm)
+    if missing == "overwrite":
         return preview(
             f"Would change {len(overwrites)} existing file(s) at the destination; nothing started. Show the list to "
-            "the person; call again with confirm=true to overwrite them."
+            "the person; call again with confirm=true to overwrite them.",
+            overwrites,
         )
-    if mode == "move" and not confirm and needs_confirmation("move"):
+    if missing == "move":
         return preview(
             f"Would move {what}: copy, compare checksums, then delete the source. Nothing started. Ask the person; "
             "call again with confirm=true."
@@ -277,35 +257,10 @@ async def _start_remote(
     if consent_declined(approval):
         return preview("The person declined; nothing was started.")
     if not entries and mode == "copy":
-        return preview(f"Nothing to copy: {dest_path} already holds everything in {source_path}.")
-
-    meta = t.Meta(
-        id=tid,
-        node=node,
-        mode=mode,
-        source=source_path,
-        destination=dest_path,
-        is_dir=ins.is_dir,
-        overwrite=confirm,
-        streams=0,
-        files=len(files),
-        bytes=needed,
-        stream_files=[],
-        stream_bytes=[],
-        started=time.time(),
-        run=(current.run + 1) if current is not None else 1,
-        cold_choice=why,
-    )
-    lists = t.split_streams(entries, n) if ins.is_dir else [[]]
-    sizes = {e.path: e.size for e in files}
-    meta.streams = len(lists)
-    meta.stream_files = [sum(1 for x in lst if x in sizes) for lst in lists] if ins.is_dir else [1]
-    meta.stream_bytes = [sum(sizes.get(x, 0) for x in lst) for lst in lists] if ins.is_dir else [needed]
+        return preview(f"Nothing to copy: {ins.destination} already holds everything in {ins.source}.")
     await svc.data.launch(meta, lists)
-    status = await _follow(svc, ctx, node, tid, wait_s)
     result = preview(f"Started: {what}" + (f" in {meta.streams} streams." if meta.streams > 1 else "."))
-    result.transfer = status
-    result.would_overwrite = result.would_overwrite_total = None
+    result.transfer = await _follow(svc, ctx, node, tid, wait_s)
     return result
 
 
@@ -540,13 +495,16 @@ async def _storage(
             ],
             limit,
         )
-        _, why = cold_target(p, free)
+        try:
+            why = "for cold data: " + cold_target(p, free)[1]
+        except HpcError as exc:
+            why = exc.message
         return StorageResult(
             action="free",
             node=node,
             free=tbl,
             quota=quota or None,
-            summary=f"Free space; for cold data: {why}.",
+            summary=f"Free space; {why}.",
             warnings=notes,
         )
     if path is None:
