@@ -150,8 +150,9 @@ class MCPServer(SdkServer[L]):
 
 def lean_output(output_schema: dict[str, Any]) -> dict[str, Any]:
     """The result's fields and their types; nested objects only as "object" (the text part shows them)."""
-    lean: dict[str, Any] = schema.lean(schema.shallow(output_schema, depth=1), output=True)
-    return lean
+    cut = schema.lean(schema.shallow(output_schema, depth=1), output=True)
+    lean_schema: dict[str, Any] = schema.without_null_when_omitted(cut, set(output_schema.get("required", [])))
+    return lean_schema
 
 
 def unknown_argument(tool: str, loc: tuple[str | int, ...], given: str, valid: list[str]) -> str:

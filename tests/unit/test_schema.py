@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from sjtu_hpc_mcp.core.errors import HpcError, error_text, sentence
-from sjtu_hpc_mcp.core.schema import closest, description, lean, properties_at, shallow, with_closed_arguments
+from sjtu_hpc_mcp.core.schema import (
+    closest,
+    description,
+    lean,
+    properties_at,
+    shallow,
+    with_closed_arguments,
+    without_null_when_omitted,
+)
 
 
 class Inner(BaseModel):
@@ -37,11 +45,19 @@ def test_optional_inputs_lose_the_null_branch_and_keep_real_defaults() -> None:
     assert lean(Args.model_json_schema(), output=False)["required"] == ["command"]
 
 
+class Result(BaseModel):
+    user: str | None  # required: sent as null
+    inner: Inner | None = None  # optional: left out when None
+    count: int = 3
+
+
 def test_output_schemas_are_shallow_and_loose_but_true() -> None:
-    s = lean(shallow(Args.model_json_schema(), depth=1), output=True)
-    assert s["properties"]["inner"] == {"type": ["object", "null"]}
-    assert s["properties"]["name"]["anyOf"] == [{"type": "string", "pattern": "^x+$"}, {"type": "null"}]
+    full = Result.model_json_schema()
+    s = without_null_when_omitted(lean(shallow(full, depth=1), output=True), set(full["required"]))
+    assert s["properties"]["inner"] == {"type": "object"}
+    assert s["properties"]["user"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
     assert "required" not in s and "$defs" not in s and "default" not in s["properties"]["count"]
+    assert "type" not in str([p.get("type") for p in s["properties"].values() if isinstance(p.get("type"), list)])
 
 
 def test_closed_arguments_and_nested_property_names() -> None:

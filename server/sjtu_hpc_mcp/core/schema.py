@@ -3,8 +3,8 @@
 Pure functions over schema dicts (as pydantic generates them); the meaning is kept:
 - the automatic `title` of every model and property goes (the property name says the same);
 - an optional input `X | None = None` is advertised as plain `X`: leaving it out means "not given";
-- in output schemas, `anyOf` over plain types becomes one `"type": [...]` list; defaults, `required` lists and
-  descriptions go (the result's text part shows the same data; a looser schema never rejects a true result).
+- in output schemas, defaults, `required` lists and descriptions go (the result's text part shows the same
+  data; a looser schema never rejects a true result).
 """
 
 from __future__ import annotations
@@ -49,20 +49,32 @@ def lean(schema: Any, *, output: bool) -> Any:
 
 def _collapse_nullable(s: dict[str, Any], *, output: bool) -> dict[str, Any]:
     branches = s.get("anyOf")
-    if output and isinstance(branches, list) and all(isinstance(b, dict) and set(b) == {"type"} for b in branches):
-        types = [b["type"] for b in branches]
-        if all(isinstance(t, str) for t in types):
-            return {"type": types, **{k: v for k, v in s.items() if k != "anyOf"}}
-    if not isinstance(branches, list) or len(branches) != 2 or not any(_is_null(b) for b in branches):
+    if output or not isinstance(branches, list) or len(branches) != 2 or not any(_is_null(b) for b in branches):
         return s
     other = next(b for b in branches if not _is_null(b))
     rest = {k: v for k, v in s.items() if k != "anyOf"}
-    if not output and rest.get("default", ...) is None:
+    if rest.get("default", ...) is None:
         rest.pop("default")
         return {**other, **rest}
-    if output and isinstance(other, dict) and set(other) == {"type"} and isinstance(other["type"], str):
-        return {"type": [other["type"], "null"], **rest}
     return s
+
+
+def without_null_when_omitted(schema: dict[str, Any], sent_when_null: set[str]) -> dict[str, Any]:
+    """Top-level properties the server leaves out when they are None (all but `sent_when_null`) lose `null`.
+
+    `lean()` in _mcp drops None values of optional fields from structured content, so such a field is either
+    absent or of its own type. Single-type `anyOf` branches are kept (not `"type": [..]` lists), which some
+    clients' schema dialects cannot express.
+    """
+    props = {}
+    for name, p in schema.get("properties", {}).items():
+        branches = p.get("anyOf") if isinstance(p, dict) else None
+        if name not in sent_when_null and isinstance(branches, list) and any(_is_null(b) for b in branches):
+            rest = [b for b in branches if not _is_null(b)]
+            extra = {k: v for k, v in p.items() if k != "anyOf"}
+            p = {**rest[0], **extra} if len(rest) == 1 else {"anyOf": rest, **extra}
+        props[name] = p
+    return {**schema, "properties": props} if "properties" in schema else schema
 
 
 def with_closed_arguments(schema: dict[str, Any]) -> dict[str, Any]:
@@ -150,11 +162,7 @@ def shallow(schema: dict[str, Any], depth: int) -> dict[str, Any]:
             out["properties"] = {n: cut(p, level + 1) for n, p in s["properties"].items()}
         for key in ("anyOf", "oneOf"):
             if key in s:
-                branches = [cut(b, level) for b in s[key]]
-                out[key] = branches
-                if all(set(b) == {"type"} and isinstance(b["type"], str) for b in branches):
-                    del out[key]
-                    out["type"] = [b["type"] for b in branches]
+                out[key] = [cut(b, level) for b in s[key]]
         if isinstance(s.get("items"), dict):
             out["items"] = cut(s["items"], level)
         return out
