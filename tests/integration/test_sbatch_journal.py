@@ -97,3 +97,53 @@ async def test_job_output_reads_a_forgotten_job_from_the_journal(svc: Services) 
     with pytest.raises(HpcError) as e:
         await jobs.output(route, JobOutputRequest("999999", "stdout", 4096))
     assert e.value.code == "E_JOB_GONE" and "journal" in e.value.message
+
+
+class Unreachable(SshPool):
+    """The reply to sbatch is lost and the node cannot be asked afterwards either."""
+
+    submitted = ""
+
+    async def run(self, node: str, argv: Sequence[str], **kw: Any) -> RunResult:
+        if self.submitted and ("squeue" in argv or "sacct" in argv):
+            raise HpcError("E_LOST", "lost", "")
+        result = await super().run(node, argv, **kw)
+        if "sbatch" in argv and "--test-only" not in argv and not self.submitted:
+            self.submitted = result.stdout.strip()
+            raise HpcError("E_LOST", "lost", "")
+        return result
+
+
+async def test_an_unverifiable_lost_reply_is_not_called_safe_and_the_next_sbatch_settles_it(
+    lab: dict[str, Any], workspace: Path
+) -> None:
+    install_credentials(workspace, *make_user_cert(asyncssh.read_private_key(lab["ca_key"])))
+    settings = Settings(
+        workspace=workspace,
+        known_hosts=Path(lab["known_hosts"]),
+        host_map=parse_host_map(lab["host_map"]),
+        command_timeout=5,
+    )
+    services = Services.create(settings)
+    pool = services.ssh = Unreachable(settings, services.store)
+    route = job_route(services.platform, partition="cpu")
+    try:
+        jobs = SlurmJobs.of(settings, services.platform, pool)
+        with pytest.raises(HpcError) as e:
+            await jobs.submit(route, SbatchRequest("cpu", "#!/bin/bash\nsleep 60\n", JobOptions(), False))
+        assert e.value.code == "E_LOST_UNSURE" and "Do not submit it again yet" in e.value.fix
+        # later, with the node reachable again (and the in-flight window of 5 + 10 s past)
+        await asyncio.sleep(16)
+        fresh = SshPool(settings, services.store)
+        healthy = SlurmJobs.of(settings, services.platform, fresh)
+        nxt = await healthy.submit(route, SbatchRequest("cpu", "#!/bin/bash\ntrue\n", JobOptions(), True))
+        assert nxt.submission is not None
+        notes = [w for w in nxt.submission.warnings if "earlier submission" in w]
+        assert len(notes) == 1 and f"is job {pool.submitted}" in notes[0]
+        assert {r.job_id for r in healthy.journal.records()} >= {pool.submitted}
+    finally:
+        if pool.submitted:
+            await SshPool.run(pool, route.node, ["scancel", pool.submitted], idempotent=False)
+        await services.aclose()
+        if "fresh" in locals():
+            await fresh.aclose()

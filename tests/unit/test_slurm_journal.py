@@ -16,6 +16,7 @@ from sjtu_hpc_mcp.core.journal import (
     output_path,
     parse_journal,
     records,
+    started_before,
 )
 from sjtu_hpc_mcp.shell.journal import JobJournal
 
@@ -90,3 +91,10 @@ def test_the_file_is_private_and_appends_never_interleave(tmp_path: Path) -> Non
     os.chmod(journal.path, 0o644)
     journal.append(JournalEntry(at="t", event="submitted", mark="mcp-x", node=PI))
     assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
+
+
+def test_started_before() -> None:
+    (rec,) = records([JournalEntry(at="2026-12-03T19:00:00+00:00", event="submitting", mark="m", node=PI)])
+    assert started_before(rec, 1_900_000_000) and not started_before(rec, 1_700_000_000)
+    (odd,) = records([JournalEntry(at="?", event="submitting", mark="m", node=PI)])
+    assert started_before(odd, 0)

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from sjtu_hpc_mcp.core.slurm.commands import sacct_usage_argv
-from sjtu_hpc_mcp.core.slurm.outcome import cpu_seconds, last_lines, outcome_of, parse_usage, unknown_outcome
+from sjtu_hpc_mcp.core.slurm.outcome import (
+    cpu_seconds,
+    last_lines,
+    outcome_of,
+    parse_usage,
+    unknown_outcome,
+    usage_for,
+)
 
 RECORDED = Path(__file__).parents[1] / "lab" / "recorded"
 
@@ -95,3 +102,18 @@ def test_pre_21_08_memory_per_cpu() -> None:
 
 def test_last_lines() -> None:
     assert last_lines("\n".join(str(i) for i in range(30)) + "\n", 3) == "27\n28\n29"
+
+
+def test_an_array_id_stands_for_its_tasks() -> None:
+    text = (
+        "30_1|COMPLETED|0:0|00:00:05|00:10:00|1|1|1G|00:00:01||cpu\n"
+        "30_2|OUT_OF_MEMORY|0:125|00:00:05|00:10:00|1|1|1G|00:00:01||cpu\n"
+        "30_3|FAILED|1:0|00:00:05|00:10:00|1|1|1G|00:00:01||cpu\n"
+    )
+    found = parse_usage(text)
+    worst = usage_for(found, "30")
+    assert worst is not None and (worst.job_id, worst.state, worst.finished) == ("30", "OUT_OF_MEMORY", True)
+    assert usage_for(found, "30_3") is found["30_3"] and usage_for(found, "31") is None
+    found = parse_usage(text + "30_[4-9]|PENDING|0:0|00:00:00|00:10:00|1|1|1G|00:00:00||cpu\n")
+    pending = usage_for(found, "30")
+    assert pending is not None and pending.state == "PENDING" and not pending.finished

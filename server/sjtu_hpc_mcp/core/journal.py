@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
@@ -81,6 +82,14 @@ def find_job(recs: Iterable[JobRecord], node: str, job_id: str) -> JobRecord | N
         if r.node == node and r.job_id in (job_id, base):
             return r
     return None
+
+
+def started_before(record: JobRecord, cutoff: float) -> bool:
+    """The submission started before cutoff (epoch seconds); an unreadable time counts as old."""
+    try:
+        return datetime.fromisoformat(record.submitted_at or "").timestamp() < cutoff
+    except ValueError:
+        return True
 
 
 def find_mark(recs: Iterable[JobRecord], mark: str) -> JobRecord | None:

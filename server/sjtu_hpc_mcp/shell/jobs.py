@@ -95,7 +95,7 @@ class JobWatch:
             else:
                 self.error = None
                 for job_id in ids:
-                    new, old = found.get(job_id), self.latest.get(job_id)
+                    new, old = oc.usage_for(found, job_id), self.latest.get(job_id)
                     if new is not None:
                         changed |= old is None or old.state != new.state
                         self.latest[job_id] = new
@@ -247,8 +247,10 @@ class SlurmJobs:
         warnings = time_limit_warnings(self.platform, req.partition, limit_s) + added
         mark = sc.new_mark(uuid.uuid4().hex)
         upload = self.ssh.put_file(route.node, sc.script_name(mark, datetime.now(UTC)), script, mode=0o700)
-        path, from_limits = await asyncio.gather(upload, self._limit_warnings(route, req))
-        warnings += from_limits
+        path, from_limits, earlier = await asyncio.gather(
+            upload, self._limit_warnings(route, req), self._settle_earlier(route)
+        )
+        warnings += earlier + from_limits
         argv = req.argv(path, mark)
         if not req.test_only:
             self._journal("submitting", route, mark, partition=req.partition, script_path=path)
@@ -337,40 +339,84 @@ class SlurmJobs:
             job_id=job_id, script_path=path, reconciled=reconciled, stdout=out, stderr=err, warnings=warnings
         )
 
-    async def _reconcile(
-        self, route: Route, req: rq.SbatchRequest, mark: str, path: str, warnings: list[str]
-    ) -> SlurmResult:
-        """The reply to sbatch was lost: find the job by its mark instead of submitting twice.
+    async def _find_mark(self, node: str, mark: str, lag: Sequence[float]) -> tuple[str | None, bool]:
+        """(job id, sure) of the submission carrying a mark; sure is False when accounting
+        could not be asked (an old Slurm without SubmitLine, a sacct error).
 
         squeue knows jobs until MinJobAge after they end; sacct's SubmitLine (the script path
         carries the mark) covers a job that has already been forgotten.
         """
-        r = await self.run(route.node, c.squeue_comments_argv())
+        r = await self.run(node, c.squeue_comments_argv())
         found = [row.job_id for row in s.find_by_comment(s.parse_job_comments(r.stdout), mark)]
-        for delay in SACCT_LAG_S if not found else ():
-            # accounting lists a job a second or two after it is queued, so ask again before
-            # telling the person it is safe to submit again
+        if found:
+            return found[0], True
+        sure = False
+        for delay in lag:
             await asyncio.sleep(delay)
-            a = await self.run(route.node, c.sacct_submit_lines_argv(), check=False)
+            a = await self.run(node, c.sacct_submit_lines_argv(), check=False)
             if a.ok:
+                sure = True
                 found = [row.job_id for row in s.parse_submit_lines(a.stdout) if mark in row.marks]
-                r = a
-            if found:
-                break
-        if not found:
+                if found:
+                    return found[0], True
+        return None, sure
+
+    async def _reconcile(
+        self, route: Route, req: rq.SbatchRequest, mark: str, path: str, warnings: list[str]
+    ) -> SlurmResult:
+        """The reply to sbatch was lost: find the job by its mark instead of submitting twice.
+        Accounting lists a new job a second or two late, so it is asked again (SACCT_LAG_S)
+        before the person is told that submitting again is safe."""
+        try:
+            job_id, sure = await self._find_mark(route.node, mark, SACCT_LAG_S)
+        except HpcError:
+            job_id, sure = None, False
+        if job_id is None and sure:
             self._journal("not_submitted", route, mark)
             raise HpcError(
                 "E_LOST",
                 f"The connection to {route.node} was lost during sbatch, and no job with its mark {mark} exists.",
                 "It was not submitted; it is safe to submit again.",
             )
-        sub = self._submitted(route, req, mark, path, found[0], warnings, reconciled=True)
-        return self._result(
-            "sbatch",
-            r,
+        if job_id is None:
+            raise HpcError(
+                "E_LOST_UNSURE",
+                f"The connection to {route.node} was lost during sbatch, and whether the job was queued cannot be "
+                f"checked now. The job journal keeps its mark {mark}.",
+                "Do not submit it again yet: in a minute, call squeue or sacct (jobs this server submitted are "
+                "marked via_mcp); the next sbatch also reports what became of it.",
+            )
+        sub = self._submitted(route, req, mark, path, job_id, warnings, reconciled=True)
+        return SlurmResult(
+            command="sbatch",
+            node=route.node,
+            host=self._hosts.get(route.node, ""),
             submission=sub,
-            summary=f"submitted job {found[0]} (found by its mark after the reply was lost)",
+            summary=f"submitted job {job_id} (found by its mark after the reply was lost)",
         )
+
+    async def _settle_earlier(self, route: Route) -> list[str]:
+        """Submissions whose reply was lost and could not be checked then: what became of them.
+        Only those older than any sbatch still in flight."""
+        cutoff = datetime.now(UTC).timestamp() - self.settings.command_timeout - 10
+        pending = [
+            r
+            for r in self.journal.records()
+            if r.node == route.node and r.outcome == "submitting" and jr.started_before(r, cutoff)
+        ]
+        notes = []
+        for rec in pending[-5:]:
+            with suppress(HpcError):
+                job_id, sure = await self._find_mark(route.node, rec.mark, (0.0,))
+                if job_id is not None:
+                    self._journal("submitted", route, rec.mark, job_id=job_id, reconciled=True)
+                    notes.append(
+                        f"An earlier submission ({rec.mark}, {rec.submitted_at}) whose reply was lost is job "
+                        f"{job_id}: make sure this one is not the same work again."
+                    )
+                elif sure:
+                    self._journal("not_submitted", route, rec.mark)
+        return notes
 
     # -- scancel -------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from ..core import slurm as s
 from ..core.policy import check_partitions_in_group, job_route
 from ..core.slurm import requests as rq
 from ..core.slurm.patterns import JOB_ID_OR_TASKS, PARTITION, anchored
-from ..services import services
+from ..services import Services, services
 from ..shell.jobs import SlurmJobs
 
 Partition = Annotated[str, Field(pattern=anchored(PARTITION))]
@@ -34,11 +34,10 @@ async def _consent_for_scancel(
 ) -> Any:
     if command != "scancel" or not confirm:
         return None
-    what = ", ".join(job_ids or []) or f"named {name}"
-    return elicit_consent(ctx, f"Cancel Slurm job(s) {what}? Running work is lost.")
+    return elicit_consent(ctx, rq.scancel_question(job_ids, name))
 
 
-def register(mcp: MCPServer[Any]) -> None:
+def register(mcp: MCPServer[Services]) -> None:
     @mcp.tool(annotations=destructive("Run Slurm"))
     @tool_errors
     async def run_slurm(
@@ -74,8 +73,20 @@ def register(mcp: MCPServer[Any]) -> None:
         scancel without confirm=true only shows what it would cancel.
         """
         svc = services(ctx)
-        args = rq.Arguments(partition, job_ids, states, name, start, end, script, options, test_only, stream,
-                            max_bytes, wait_s)  # fmt: skip
+        args = rq.Arguments(
+            partition=partition,
+            job_ids=job_ids,
+            states=states,
+            name=name,
+            start=start,
+            end=end,
+            script=script,
+            options=options,
+            test_only=test_only,
+            stream=stream,
+            max_bytes=max_bytes,
+            wait_s=wait_s,
+        )
         req = rq.request_of(command, args)
         route = job_route(svc.platform, partition, node_group)
         check_partitions_in_group(svc.platform, route, [partition] if partition else [])

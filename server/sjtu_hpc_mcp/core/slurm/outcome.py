@@ -4,7 +4,7 @@ ended badly, a short diagnosis with the fix."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sjtu_hpc_mcp.core.slurm.commands import SACCT_USAGE_COLUMNS
 from sjtu_hpc_mcp.core.slurm.parse import parse_exit_code, rows_of
@@ -103,6 +103,27 @@ def parse_usage(text: str) -> dict[str, JobUsage]:
         if job is not None and rss is not None and (job.max_rss_mb is None or rss > job.max_rss_mb):
             job.max_rss_mb = rss
     return jobs
+
+
+_SEVERITY = ("NODE_FAIL", "OUT_OF_MEMORY", "TIMEOUT", "FAILED", "CANCELLED", "COMPLETED")
+
+
+def usage_for(found: dict[str, JobUsage], job_id: str) -> JobUsage | None:
+    """The usage of a job id; for an array's id (`123`, which sacct prints task by task as
+    `123_1`, `123_[4-9]`), one record for the array: active while any task is, else its worst
+    task (the one the diagnosis is about), with the array's id."""
+    if job_id in found:
+        return found[job_id]
+    tasks = [u for key, u in found.items() if key.startswith(f"{job_id}_")]
+    if not tasks:
+        return None
+    active = [u for u in tasks if not u.finished]
+    if active:
+        pick = active[0]
+    else:
+        rank = {state: i for i, state in enumerate(_SEVERITY)}
+        pick = min(tasks, key=lambda u: rank.get(u.state, -1))
+    return replace(pick, job_id=job_id)
 
 
 def _round(x: float) -> float:

@@ -247,7 +247,16 @@ class ScancelRequest:
         return c.squeue_argv(job_ids=ids, name=self.name)
 
     def what(self) -> str:
-        return ", ".join(self.job_ids) or f"named {self.name}"
+        return scancel_what(self.job_ids, self.name)
+
+
+def scancel_what(job_ids: Sequence[str] | None, name: str | None) -> str:
+    return ", ".join(job_ids or []) or f"named {name}"
+
+
+def scancel_question(job_ids: Sequence[str] | None, name: str | None) -> str:
+    """What the person is asked before jobs are cancelled."""
+    return f"Cancel Slurm job(s) {scancel_what(job_ids, name)}? Running work is lost."
 
 
 @dataclass(frozen=True)
