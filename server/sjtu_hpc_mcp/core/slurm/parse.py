@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from sjtu_hpc_mcp.core.slurm import patterns
 from sjtu_hpc_mcp.core.slurm.commands import (
     SACCT_COLUMNS,
     SACCT_SUBMIT_COLUMNS,
@@ -16,6 +15,7 @@ from sjtu_hpc_mcp.core.slurm.commands import (
     SQUEUE_COLUMNS,
     SQUEUE_COMMENT_COLUMNS,
 )
+from sjtu_hpc_mcp.core.slurm.script import marks_in
 from sjtu_hpc_mcp.core.slurm.states import parse_state
 from sjtu_hpc_mcp.core.slurm.units import decimal, duration_seconds, leading_int, memory_mb, output_lines
 
@@ -300,16 +300,13 @@ class SubmitLine(BaseModel):
     marks: list[str]  # `mcp-…` marks in the command line (script path, --comment)
 
 
-_MARK = re.compile(patterns.MARK, re.ASCII)
-
-
 def parse_submit_lines(text: str) -> list[SubmitLine]:
     """Output of sacct_submit_lines_argv."""
     return [
         SubmitLine(
             job_id=row["job_id"].strip(),
             state=parse_state(row["state"]).state,
-            marks=_MARK.findall(row["submit_line"]),
+            marks=marks_in(row["submit_line"]),
         )
         for row in rows_of(text, SACCT_SUBMIT_COLUMNS)
     ]

@@ -266,10 +266,6 @@ class JobOutputRequest:
     max_bytes: int
     command: Command = "job_output"
 
-    @property
-    def detail_argv(self) -> list[str]:
-        return c.scontrol_job_argv(self.job_id)
-
     def tail_argv(self, path: str) -> list[str]:
         return c.tail_argv(path, self.max_bytes)
 
@@ -305,8 +301,12 @@ class Arguments:
     wait_s: float = DEFAULT_WAIT_S
 
     def given(self) -> list[str]:
-        names = ("job_ids", "states", "name", "start", "end", "script", "options", "test_only", "stream")
-        return [n for n in (*names, "max_bytes", "wait_s") if _is_given(n, getattr(self, n))]
+        """The command-specific arguments that were given (partition routes every command)."""
+        return [n for n in _COMMAND_ARGS if _is_given(n, getattr(self, n))]
+
+
+_COMMAND_ARGS = ("job_ids", "states", "name", "start", "end", "script", "options", "test_only", "stream",
+                 "max_bytes", "wait_s")  # fmt: skip
 
 
 def _is_given(name: str, value: Any) -> bool:
