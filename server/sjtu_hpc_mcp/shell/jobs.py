@@ -22,8 +22,8 @@ from typing import ClassVar
 
 from ..core import journal as jr
 from ..core import slurm as s
-from ..core.certs import parse_certificate
 from ..core.errors import HpcError
+from ..core.person import login_user
 from ..core.platform import Platform
 from ..core.policy import Route, needs_confirmation, of_other_group, refuse_cold_reads, time_limit_warnings
 from ..core.results import table
@@ -230,14 +230,8 @@ class SlurmJobs:
     # -- sbatch --------------------------------------------------------------------------
 
     def _user(self) -> str | None:
-        """The person's login: set, stored, or the certificate's first principal."""
-        known = self.settings.user or self.ssh.store.user()
-        if known:
-            return known
-        with suppress(HpcError, ValueError):
-            cert = parse_certificate(self.ssh.store.read_text(CERTIFICATE) or "")
-            return cert.principals[0] if cert.principals else None
-        return None
+        store = self.ssh.store
+        return login_user(self.settings.user, store.user(), store.read_text(CERTIFICATE))
 
     async def submit(self, route: Route, req: rq.SbatchRequest) -> SlurmResult:
         o = req.options
