@@ -1,0 +1,1 @@
+claude mcp add sjtu-hpc -- sjtu-hpc-mcp
