@@ -31,7 +31,8 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 PASSWORD = "lab-password-1"  # the API double's password for hpcrobot
 # README's Docker section (proposed in .proposed/README-issue9.md); the snippet test runs once it is merged.
 README = (ROOT / "README.md").read_text()
-README_HAS_DOCKER = "docker run -i --rm --user" in README
+DOCKER_RUN = 'docker run -i --rm --user "$(id -u):$(id -g)"'
+README_HAS_DOCKER = DOCKER_RUN in README
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -100,8 +101,7 @@ def test_the_page_is_published_where_its_url_says() -> None:
 @pytest.mark.skipif(not README_HAS_DOCKER, reason="enable after merging .proposed/README-issue9.md into README.md")
 def test_readme_docker_snippet_matches_the_image() -> None:
     env = image_env()
-    block = README[README.index("docker run -i --rm --user") :].split("```")[0]
-    assert '--user "$(id -u):$(id -g)"' in block
+    block = README[README.index(DOCKER_RUN) :].split("```")[0]
     published = re.search(r"-p 127\.0\.0\.1:(\d+):(\d+)", block)
     assert published and published.group(2) == env["SJTU_HPC_PAGE_PORT"]
     assert f"127.0.0.1:{published.group(1)}" in env["SJTU_HPC_PAGE_URL"] or "SJTU_HPC_PAGE_URL" in block
