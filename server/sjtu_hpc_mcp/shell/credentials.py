@@ -123,6 +123,12 @@ def read_password_file(path_text: str, credentials_dir: Path) -> tuple[str, Path
             f"{path} does not exist.",
             "Ask the person to upload a text file holding only the password.",
         ) from None
+    except (OSError, ValueError):  # a name too long, or holding a NUL: not a file anyone uploaded
+        raise HpcError(
+            "E_PASSWORD_FILE",
+            "password_file is not a usable path (too long, or it holds a NUL or another odd character).",
+            "Give the uploaded file's absolute path.",
+        ) from None
     reason = None
     if not stat.S_ISREG(st.st_mode):
         reason = "is not a regular file"
