@@ -95,6 +95,44 @@ def public_key_fingerprint(text: str) -> str:
     return fingerprint(blob)
 
 
+_PRIVATE_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----"
+_PRIVATE_END = "-----END OPENSSH PRIVATE KEY-----"
+_PRIVATE_MAGIC = b"openssh-key-v1\x00"
+
+
+def private_key_fingerprint(text: str) -> str:
+    """Fingerprint of the public key stored in the clear header of an OpenSSH private key file.
+
+    Only the header is read (cipher, KDF, key count, public key); the secret part is never decoded.
+    """
+    body = text.strip()
+    if not (body.startswith(_PRIVATE_BEGIN) and body.endswith(_PRIVATE_END)):
+        raise HpcError("E_KEY", "The file is not an OpenSSH private key.", "Use a key in OpenSSH format.")
+    b64 = "".join(body[len(_PRIVATE_BEGIN) : -len(_PRIVATE_END)].split())
+    try:
+        data = base64.b64decode(b64, validate=True)
+        if not data.startswith(_PRIVATE_MAGIC):
+            raise ValueError("magic")
+        r = _Reader(data)
+        r.take(len(_PRIVATE_MAGIC))
+        r.string()  # cipher
+        r.string()  # KDF
+        r.string()  # KDF options
+        if r.uint32() < 1:
+            raise ValueError("no key")
+        return fingerprint(r.string())
+    except (binascii.Error, ValueError, struct.error):
+        raise HpcError("E_KEY", "The OpenSSH private key is damaged.", "Use a key in OpenSSH format.") from None
+
+
+def covers(seconds_left: int | None, needed_s: int, slack_s: int = 60) -> bool:
+    """Whether a certificate with `seconds_left` (None: no end) is good for `needed_s` more seconds.
+
+    A minute of slack: a certificate requested for an hour a moment ago still counts as an hour.
+    """
+    return seconds_left is None or seconds_left >= needed_s - slack_s
+
+
 def _time(value: int) -> datetime:
     return datetime.fromtimestamp(min(value, 253402300799), tz=UTC)
 
