@@ -78,28 +78,35 @@ class CredentialStore:
         os.chmod(self.folder, DIR_MODE)
 
     def write(self, name: str, data: str, secret: bool) -> Path:
-        """Atomically replace a file: temp file (0600) in the same folder, fsync, rename."""
         self.ensure_folder()
-        target = self.path(name)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=self.folder)
-        try:
-            os.fchmod(fd, SECRET_MODE if secret else 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return target
+        return write_atomic(self.folder, name, data, SECRET_MODE if secret else 0o644)
 
     def write_token(self, token: str) -> Path:
         return self.write(TOKEN, token.removeprefix("Bearer ").strip() + "\n", secret=True)
 
     def write_user(self, user: str) -> Path:
         return self.write(USER, user + "\n", secret=False)
+
+
+def write_atomic(folder: Path, name: str, data: str, mode: int) -> Path:
+    """Atomically replace folder/name: a temp file (0600 from the start) in the same folder, fsync, rename.
+
+    The rename replaces a link of that name, never the file it points to.
+    """
+    target = folder / name
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return target
 
 
 MAX_PASSWORD_FILE = 1024
