@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from .certs import parse_certificate, public_key_fingerprint
 from .errors import HpcError
+from .export import ExportedCopy
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class CredentialStatus(BaseModel):
     problems: list[str]
     next_step: str
     pending_approvals: list[str] = []
+    exports: list[ExportedCopy] = []
 
 
 def _private(seen: FileSeen) -> bool:

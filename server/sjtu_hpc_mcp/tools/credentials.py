@@ -11,9 +11,19 @@ from pydantic import BaseModel, Field
 
 from .._mcp import CallToolResult, Context, MCPServer, lean, mutating, offer_url, read_only, tool_errors
 from ..core.account import check_username
-from ..core.certs import parse_certificate
+from ..core.certs import covers, parse_certificate
 from ..core.credentials import CredentialStatus, FileSeen, assess
 from ..core.errors import HpcError
+from ..core.export import (
+    DEFAULT_FOLDER,
+    RECORD_FILE,
+    Exported,
+    confirm_question,
+    exported_copies,
+    parse_records,
+    replacements,
+)
+from ..core.policy import needs_confirmation
 from ..services import Services, services
 from ..shell.credentials import (
     CERTIFICATE,
@@ -24,7 +34,9 @@ from ..shell.credentials import (
     delete_password_file,
     read_password_file,
 )
+from ..shell.export import copy_seen
 from ..shell.password_page import PasswordPage
+from . import export
 
 log = logging.getLogger(__name__)
 CERT_TASK = "certificate"
@@ -39,6 +51,7 @@ def _seen(store: CredentialStore, name: str | None) -> FileSeen:
 
 def current_status(svc: Services) -> CredentialStatus:
     store = svc.store
+    now = datetime.now(UTC)
     status = assess(
         folder=_seen(store, None),
         token=_seen(store, TOKEN),
@@ -47,8 +60,10 @@ def current_status(svc: Services) -> CredentialStatus:
         cert_path=str(store.path(CERTIFICATE)),
         cert_text=store.read_text(CERTIFICATE),
         stored_user=svc.settings.user or store.user(),
-        now=datetime.now(UTC),
+        now=now,
     )
+    records = parse_records(store.read_text(RECORD_FILE))
+    status.exports = exported_copies(records, [copy_seen(Path(r.folder)) for r in records], now)
     for kind in (CERT_TASK, "update_user"):
         pending = svc.approvals.get(kind)
         if pending is not None:
@@ -221,7 +236,7 @@ async def settle(svc: Services, ctx: Context[Any, Any], kind: str) -> tuple[Lite
 
 
 class CertificateResult(BaseModel):
-    status: Literal["issued", "already_valid", "waiting_for_approval", "denied"]
+    status: Literal["issued", "already_valid", "waiting_for_approval", "denied", "confirm_needed"]
     message: str
     user: str | None = None
     principals: list[str] = []
@@ -230,6 +245,7 @@ class CertificateResult(BaseModel):
     key_path: str | None = None
     certificate_path: str | None = None
     waited_s: int | None = None
+    export: Exported | None = None
 
 
 def _issued(svc: Services, status: Literal["issued", "already_valid"], message: str) -> CertificateResult:
@@ -263,7 +279,7 @@ async def _request_certificate(
     if pending is None:
         status = current_status(svc)
         left = status.certificate.seconds_left
-        if not force and status.ready_for_ssh and (left is None or left >= valid_time - 60):
+        if not force and status.ready_for_ssh and covers(left, valid_time):
             return _issued(svc, "already_valid", "The current certificate already covers that; nothing was asked.")
         user = require_user(svc)
         token = await fresh_token(svc)
@@ -283,6 +299,36 @@ async def _request_certificate(
     if state == "denied":
         return CertificateResult(status="denied", message=f"{reason} Nothing was written.")
     return _issued(svc, "issued", "The certificate was approved and stored; SSH uses it from the next command.")
+
+
+async def _certificate_and_export(
+    svc: Services, ctx: Context[Any, Any], valid_time: int, force: bool, export_to: str, confirm: bool
+) -> CertificateResult:
+    """A certificate that covers valid_time (the usual flow), then a copy in export_to for the person's own SSH.
+
+    The folder is checked before anything is asked: a refused folder or a key there that would be replaced
+    without confirm costs the person no approval.
+    """
+    to = await export.target(svc, ctx, export_to)
+    status = current_status(svc)
+    renew = force or svc.approvals.get(CERT_TASK) is not None
+    renew = renew or not (status.ready_for_ssh and covers(status.certificate.seconds_left, valid_time))
+    replaced = replacements(to.found, None if renew else status.key_fingerprint)
+    if replaced and not confirm and needs_confirmation("overwrite"):
+        return CertificateResult(status="confirm_needed", message=confirm_question(str(to.folder), replaced, renew))
+    result = await _request_certificate(svc, ctx, valid_time, force)
+    if result.status not in ("issued", "already_valid"):
+        result.message += " Nothing was exported yet; call again with the same export_to."
+        return result
+    if replacements(to.found, current_status(svc).key_fingerprint) and not confirm:
+        raise HpcError(
+            "E_EXPORT_EXISTS",
+            f"The key changed meanwhile and would replace the one in {to.folder}; nothing was exported.",
+            "Call again: it asks before replacing it.",
+        )
+    result.export, reminder = export.write(svc, to, require_user(svc))
+    result.message += " " + reminder
+    return result
 
 
 def register(mcp: MCPServer[Services]) -> None:
@@ -319,11 +365,17 @@ def register(mcp: MCPServer[Services]) -> None:
     @tool_errors
     async def request_certificate(
         ctx: Context[Any, Any],
-        valid_time: Annotated[int, Field(ge=MIN_VALID, le=MAX_VALID, description="Validity in seconds.")] = 3600,
+        valid_time: Annotated[int, Field(ge=MIN_VALID, le=MAX_VALID, description="Seconds it must be valid.")] = 3600,
         force: Annotated[bool, Field(description="Ask even if the current certificate is still valid.")] = False,
+        export_to: Annotated[
+            str | None, Field(description=f"Also copy key, certificate and an ssh config here ({DEFAULT_FOLDER}).")
+        ] = None,
+        confirm: Annotated[bool, Field(description="Replace a different key in export_to.")] = False,
     ) -> Annotated[CallToolResult, CertificateResult]:
-        """Get a new SSH key and certificate; the person approves it in 交我办 or by email.
-
-        Returns waiting_for_approval if the person has not answered yet: call again to pick up the result.
+        """Get an SSH key and certificate (the person approves in 交我办 or by email; on waiting_for_approval call
+        again); export_to also copies them for the person's own ssh, scp or VS Code.
         """
-        return lean(await _request_certificate(services(ctx), ctx, valid_time, force))
+        svc = services(ctx)
+        if export_to is not None:
+            return lean(await _certificate_and_export(svc, ctx, valid_time, force, export_to, confirm))
+        return lean(await _request_certificate(svc, ctx, valid_time, force))
