@@ -99,6 +99,14 @@ def write_files(folder: Path, files: Sequence[tuple[str, str, int]]) -> list[Pat
         ) from None
 
 
+def read_text(path: Path) -> str | None:
+    """A public file's text (known_hosts), None when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 def copy_seen(folder: Path) -> tuple[bool, str | None]:
     """For credential_status: is an exported copy's key still there, and its certificate's text."""
     _, cert_text = _read(folder / CERT_FILE)

@@ -89,7 +89,7 @@ def write(svc: Services, to: Target, user: str) -> tuple[Exported, str]:
     )
     svc.store.write(RECORD_FILE, with_record(parse_records(svc.store.read_text(RECORD_FILE)), record), secret=False)
     log.info("exported the SSH key, certificate and config to %s", to.folder)
-    unknown = missing_host_keys(_text(known_hosts), [known_hosts_name(n.host, n.port) for n in nodes])
+    unknown = missing_host_keys(disk.read_text(Path(known_hosts)), [known_hosts_name(n.host, n.port) for n in nodes])
     exported = Exported(
         folder=str(to.folder),
         files={"key": paths[KEY_FILE], "certificate": paths[CERT_FILE], "config": paths[CONFIG_FILE]},
@@ -99,10 +99,3 @@ def write(svc: Services, to: Target, user: str) -> tuple[Exported, str]:
         use=use_lines(paths[CONFIG_FILE], svc.platform.entry_nodes[0], svc.platform.data_nodes[0]),
     )
     return exported, reminder(cert.valid_before, known_hosts, unknown)
-
-
-def _text(path: str) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
