@@ -234,6 +234,8 @@ async def test_export_outside_the_allowed_folders_is_refused(
             ("ssh-keys", "E_EXPORT_FOLDER"),
             (str(workspace / "credentials"), "E_LOCAL_ROOT"),
             (str(shared / "100%"), "E_EXPORT_FOLDER"),
+            (str(shared / "a\x00b"), "E_EXPORT_FOLDER"),
+            (str(shared / ("a" * 300)), "E_EXPORT_FOLDER"),  # longer than a file name may be
         ]:
             err, _, text = await call(c, "request_certificate", export_to=folder)
             assert err and text.startswith(code), (folder, text)

@@ -54,12 +54,18 @@ async def target(svc: Services, ctx: Context[Any, Any], given: str) -> Target:
     if not path.is_absolute():
         raise HpcError("E_EXPORT_FOLDER", f"{given} is not an absolute path.", f"Give one, e.g. {DEFAULT_FOLDER}.")
     shared = [os.path.realpath(r) for r in [*map(str, svc.settings.local_root), *await client_roots(ctx)]]
-    folder = Path(export_folder(os.path.realpath(path), shared, default, os.path.realpath(svc.store.folder)))
-    facts = disk.folder_facts(folder)
+    try:
+        folder = Path(export_folder(os.path.realpath(path), shared, default, os.path.realpath(svc.store.folder)))
+        facts = disk.folder_facts(folder)
+        found = disk.contents(folder)
+    except (OSError, ValueError):  # a name too long, or holding a NUL
+        raise HpcError(
+            "E_EXPORT_FOLDER", "export_to is not a usable folder path.", f"Give a plain one, e.g. {DEFAULT_FOLDER}."
+        ) from None
     problem = folder_problem(facts.present, facts.is_dir, facts.owner_ok, facts.mode)
     if problem:
         raise HpcError("E_EXPORT_FOLDER", f"{folder} {problem}.", f"Choose another folder, e.g. {DEFAULT_FOLDER}.")
-    return Target(folder, str(folder) == default, disk.contents(folder))
+    return Target(folder, str(folder) == default, found)
 
 
 def write(svc: Services, to: Target, user: str) -> tuple[Exported, str]:
