@@ -15,16 +15,11 @@ import pytest
 from mcp.client import Client
 
 from conftest import install_credentials, make_user_cert, stdio_server
+from e2e.lab_helpers import DATA, DATA_NODES, LOGIN, call, error, node_shell, server_args
 
 pytestmark = [pytest.mark.lab, pytest.mark.anyio]
 
-DATA = "data.hpc.sjtu.edu.cn"
-DATA_NODES = {"data.hpc.sjtu.edu.cn", "sydata.hpc.sjtu.edu.cn"}
 Shell = Callable[..., Awaitable[str]]
-
-
-def server_args(lab: dict[str, Any], workspace: Path, *extra: str) -> list[str]:
-    return ["--workspace", str(workspace), "--known-hosts", lab["known_hosts"], "--host-map", lab["host_map"], *extra]
 
 
 @pytest.fixture
@@ -41,24 +36,7 @@ async def client(lab: dict[str, Any], workspace: Path, creds: Path) -> AsyncIter
 @pytest.fixture
 async def node(lab: dict[str, Any]) -> AsyncIterator[Shell]:
     """A shell on the data node as the lab user: to lay out trees and to look behind the tools."""
-    key, cert = make_user_cert(asyncssh.read_private_key(lab["ca_key"]))
-    addr = lab["nodes"][DATA]
-    async with asyncssh.connect(
-        addr["host"],
-        addr["port"],
-        username=lab["user"],
-        client_keys=[(key, asyncssh.import_certificate(cert))],
-        known_hosts=lab["known_hosts"],
-        agent_path=None,
-        config=[],
-    ) as conn:
-
-        async def sh(command: str, check: bool = True) -> str:
-            r = await conn.run(command, check=False)
-            if check:
-                assert r.exit_status == 0, f"{command}: {r.stderr}"
-            return str(r.stdout)
-
+    async with node_shell(lab, DATA) as sh:
         yield sh
 
 
@@ -82,21 +60,6 @@ async def cleanup(node: Shell, lab: dict[str, Any]) -> AsyncIterator[list[str]]:
             "| xargs -r -n1 dirname | xargs -r rm -rf --",
             check=False,
         )
-
-
-async def call(client: Client, tool: str, **args: Any) -> dict[str, Any]:
-    r = await client.call_tool(tool, args)
-    text = "".join(getattr(c, "text", "") for c in r.content)
-    assert not r.is_error, text
-    assert r.structured_content is not None
-    return r.structured_content
-
-
-async def error(client: Client, tool: str, **args: Any) -> str:
-    r = await client.call_tool(tool, args)
-    text = "".join(getattr(c, "text", "") for c in r.content)
-    assert r.is_error, text
-    return text
 
 
 async def make_tree(node: Shell, root: str, files: int, size: int, big: int = 0) -> None:
@@ -207,19 +170,8 @@ async def test_cold_storage_is_only_ever_written_from_a_data_node(
     for script in (f"touch /archive/{rel}/x\n", "cp a $VAULT/\n", f"rsync -a x /lustre/../archive/{rel}/\n"):
         assert "E_COLD_STORAGE" in await error(client, "run_slurm", command="sbatch", partition="cpu", script=script)
     # and the lab's login nodes really cannot write it: the rule is the platform's, not only ours
-    key, cert = make_user_cert(asyncssh.read_private_key(lab["ca_key"]))
-    addr = lab["nodes"]["pilogin.hpc.sjtu.edu.cn"]
-    async with asyncssh.connect(
-        addr["host"],
-        addr["port"],
-        username=lab["user"],
-        client_keys=[(key, asyncssh.import_certificate(cert))],
-        known_hosts=lab["known_hosts"],
-        agent_path=None,
-        config=[],
-    ) as conn:
-        r = await conn.run(f"touch /archive/{rel}/{tag}-from-login", check=False)
-        assert r.exit_status != 0 and "Read-only" in str(r.stderr)
+    async with node_shell(lab, LOGIN["pi"]) as login:
+        await login(f"touch /archive/{rel}/{tag}-from-login 2>&1 | grep -q Read-only")
     await node(f"rm -f {lab['home']}/{tag}.src")
 
 
