@@ -251,7 +251,7 @@ def test_config_for_the_lab() -> None:
 
 def test_config_for_the_real_platform_needs_no_alias() -> None:
     nodes = [Node(n, n) for n in load_platform().entry_nodes]
-    text = ssh_config(nodes, user="hpcrobot", key="/a b/k", cert="/a b/c", known_hosts="/root/.ssh/known_hosts")
+    text = ssh_config(nodes, user="hpcrobot", key="/a b/k", cert="/a b/c", known_hosts="/home/p/.ssh/known_hosts")
     assert "Port" not in text and "HostKeyAlias" not in text
     assert "  HostName sylogin.hpc.sjtu.edu.cn" in text
     assert '  IdentityFile "/a b/k"' in text  # spaces survive in quotes
