@@ -49,6 +49,7 @@ BASE_S = 2.0
 FACTOR = 1.5
 MAX_S = 15.0
 STDERR_TAIL_BYTES = 4096
+MAX_REMEMBERED = 5000  # job states a watch keeps for calls that come back
 SACCT_LAG_S = (0.0, 1.0, 2.0, 3.0)
 
 
@@ -158,6 +159,10 @@ class JobWatch:
                     del self.interest[job_id]
             if not self.interest:
                 self.wake.set()
+            if len(self.latest) > MAX_REMEMBERED:  # a long-lived server: forget jobs nobody waits for
+                for job_id in [j for j in self.latest if j not in self.interest]:
+                    self.latest.pop(job_id, None)
+                    self.covered.pop(job_id, None)
         return {j: self.latest.get(j) for j in job_ids}
 
     async def aclose(self) -> None:
@@ -496,6 +501,8 @@ class SlurmJobs:
 
     async def _stderr_tail(self, route: Route, job_id: str) -> str | None:
         key = (route.node, job_id)
+        if len(self._tails) > MAX_REMEMBERED:
+            self._tails.clear()
         if key not in self._tails:
             text = None
             with suppress(HpcError):
