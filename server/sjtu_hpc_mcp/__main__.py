@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .services import Services
     from .settings import Settings
 
 
@@ -107,6 +108,30 @@ async def _serve_stdio(settings: Settings) -> None:
     finally:
         if warm is not None:
             warm.cancel()
+        await _leave(svc)
+
+
+EXIT_GRACE_S = 1.0
+
+
+async def _leave(svc: Services) -> None:
+    """The client is gone (stdin closed, or its parent died): close what this process owns and exit promptly.
+
+    A task that does not take its cancellation soon (an SFTP read, a two-factor wait) must not keep the
+    server alive as an orphan; transfers on the data nodes run on in tmux regardless.
+    """
+    log = logging.getLogger(__name__)
+    try:
+        await asyncio.wait_for(svc.aclose(), EXIT_GRACE_S)
+    except Exception as exc:  # a timeout or a failing close: leaving matters more
+        log.info("closing took too long or failed (%s); exiting anyway", type(exc).__name__)
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in others:
+        t.cancel()
+    if others and (await asyncio.wait(others, timeout=EXIT_GRACE_S / 2))[1]:
+        log.info("%d task(s) did not stop; exiting anyway", len([t for t in others if not t.done()]))
+        logging.shutdown()
+        os._exit(0)
 
 
 if __name__ == "__main__":
