@@ -136,3 +136,15 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def new_token(url: str) -> str:
+    import httpx2
+
+    r = httpx2.post(
+        f"{url}/token",
+        json={"domain": "pi", "operator": "hpcrobot", "password": "lab-password-1"},
+        headers={"Accept": "text/plain"},
+    )
+    r.raise_for_status()
+    return r.text.removeprefix("Bearer ").strip()

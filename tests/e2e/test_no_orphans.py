@@ -23,7 +23,7 @@ import asyncssh
 import pytest
 
 from conftest import install_credentials, make_user_cert
-from e2e.lab_helpers import alive, descendants, node_shell, server_args
+from e2e.lab_helpers import alive, descendants, new_token, node_shell, server_args
 from lab.api_double import DoubleState, run_double
 
 pytestmark = [pytest.mark.lab, pytest.mark.anyio]
@@ -59,18 +59,6 @@ else:
 def double(lab: dict[str, Any]) -> Iterator[tuple[str, DoubleState]]:
     with run_double(lab["ca_key"]) as pair:  # no auto approval: sign_cert stays open
         yield pair
-
-
-def new_token(url: str) -> str:
-    import httpx2
-
-    r = httpx2.post(
-        f"{url}/token",
-        json={"domain": "pi", "operator": "hpcrobot", "password": "lab-password-1"},
-        headers={"Accept": "text/plain"},
-    )
-    r.raise_for_status()
-    return r.text.removeprefix("Bearer ").strip()
 
 
 def _bytes_in(folder: Path) -> int:
