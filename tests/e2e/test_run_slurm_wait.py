@@ -175,17 +175,20 @@ async def test_twenty_concurrent_waits_share_one_poll_per_node(lab: dict[str, An
     assert 1 <= sessions <= window / 2.0 + 1, (sessions, window)  # at most one per 2 s poll gap
 
 
-async def test_sbatch_warns_when_far_above_recent_usage(client: Client) -> None:
+async def test_sbatch_warns_when_far_above_recent_usage(client: Client, lab: dict[str, Any], workspace: Path) -> None:
     quick = [await submit(client, "#!/bin/bash\ntrue\n", time="5", mem="64M") for _ in range(3)]
     done = await call(client, command="wait", node_group="pi", job_ids=quick, wait_s=40)
     assert done["done"]
-    r = await call(
-        client,
-        command="sbatch",
-        partition="cpu",
-        script="#!/bin/bash\ntrue\n",
-        test_only=True,
-        options={"mem": "8G", "time": "2-00:00:00"},
-    )
+    # a fresh server: limits and recent usage are kept for 10 minutes per process
+    install_credentials(workspace, *make_user_cert(asyncssh.read_private_key(lab["ca_key"])))
+    async with stdio_server(server_args(lab, workspace)) as fresh:
+        r = await call(
+            fresh,
+            command="sbatch",
+            partition="cpu",
+            script="#!/bin/bash\ntrue\n",
+            test_only=True,
+            options={"mem": "8G", "time": "2-00:00:00"},
+        )
     warnings = "\n".join(r["submission"]["warnings"])
     assert "mem asks for 8 GB; your last" in warnings and "time asks for 2880 min" in warnings

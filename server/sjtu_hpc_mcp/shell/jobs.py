@@ -49,6 +49,8 @@ BASE_S = 2.0
 FACTOR = 1.5
 MAX_S = 15.0
 STDERR_TAIL_BYTES = 4096
+# sacctmgr costs ~0.2 s a call (a slurmdbd round trip) and limits rarely change: kept this long.
+KEEP_LIMITS_S = 600.0
 MAX_REMEMBERED = 5000  # job states a watch keeps for calls that come back
 SACCT_LAG_S = (0.0, 1.0, 2.0, 3.0)
 
@@ -191,6 +193,7 @@ class SlurmJobs:
         self.watches: dict[str, JobWatch] = {}
         self._tails: dict[tuple[str, str], str | None] = {}
         self._hosts: dict[str, str] = {}
+        self._kept: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = {}  # limits and recent usage
 
     # -- running -------------------------------------------------------------------------
 
@@ -287,16 +290,22 @@ class SlurmJobs:
         with suppress(HpcError):  # a login name sacctmgr would not take: no association lookup
             assoc_argv = lm.assoc_argv(user) if user else None
 
-        async def out(argv: list[str]) -> str | None:
+        async def out(argv: list[str], keep: bool = True) -> str | None:
+            key = (route.node, tuple(argv))
+            kept = self._kept.get(key)
+            if keep and kept is not None and time.monotonic() - kept[0] < KEEP_LIMITS_S:
+                return kept[1]
             with suppress(HpcError):
                 r = await self.run(route.node, argv, check=False)
-                return r.stdout if r.ok else None
+                if r.ok:
+                    self._kept[key] = (time.monotonic(), r.stdout)
+                    return r.stdout
             return None
 
         assoc, qos, queue, recent = await asyncio.gather(
             out(assoc_argv) if assoc_argv else asyncio.sleep(0, None),
             out(lm.qos_argv()),
-            out(c.squeue_argv()),
+            out(c.squeue_argv(), keep=False),
             out(c.sacct_recent_usage_argv(lm.RECENT_START)),
         )
         limits: list[lm.Limits] = []
