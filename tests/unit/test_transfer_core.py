@@ -329,13 +329,12 @@ def test_overwrite_preview_and_differences() -> None:
 # -- split_streams ---------------------------------------------------------------------------------
 
 
-def _files(sizes: list[int]) -> list[t.Entry]:
-    return [t.Entry("f", s, f"f{i}") for i, s in enumerate(sizes)]
+def _units(sizes: list[int]) -> dict[str, tuple[int, int, int]]:
+    return {f"f{i:03d}": (s, 1, s) for i, s in enumerate(sizes)}
 
 
-def _loads(lists: list[list[str]], entries: list[t.Entry]) -> list[int]:
-    size = {e.path: e.size for e in entries}
-    return [sum(size.get(p, 0) for p in lst) for lst in lists]
+def _loads(lists: list[list[str]], units: dict[str, tuple[int, int, int]]) -> list[int]:
+    return [sum(units[p][0] for p in lst) for lst in lists]
 
 
 def _optimal(sizes: list[int], n: int) -> int:
@@ -348,14 +347,10 @@ def _optimal(sizes: list[int], n: int) -> int:
     return best
 
 
-def _check_partition(lists: list[list[str]], entries: list[t.Entry], streams: int) -> None:
-    files = [e for e in entries if e.kind != "d"]
-    dirs = [e.path for e in entries if e.kind == "d"]
+def _check_partition(lists: list[list[str]], units: dict[str, tuple[int, int, int]], streams: int) -> None:
     flat = [p for lst in lists for p in lst]
-    assert Counter(flat) == Counter(e.path for e in entries), "every entry exactly once"
-    assert lists[0][: len(dirs)] == dirs, "folders first, in the first list"
-    assert not set(dirs) & {p for lst in lists[1:] for p in lst}, "folders only in the first list"
-    assert 1 <= len(lists) <= max(1, min(streams, len(files))), "never more lists than files or streams"
+    assert Counter(flat) == Counter(list(units)), "every unit exactly once"
+    assert 1 <= len(lists) <= max(1, min(streams, len(units))), "never more lists than units or streams"
     assert all(lists) or lists == [[]]
 
 
@@ -364,19 +359,19 @@ def _check_partition(lists: list[list[str]], entries: list[t.Entry], streams: in
     [
         pytest.param([1000] * 100, 4, id="equal sizes"),
         pytest.param([10**9] + [1000] * 100, 4, id="one huge and many small"),
-        pytest.param([4096] * 20_000, 10, id="20000 small files"),
+        pytest.param([4096] * 2_000, 10, id="2000 small units"),
         pytest.param([2**i for i in range(30)], 3, id="powers of two"),
         pytest.param(list(range(1, 200)), 7, id="ramp"),
     ],
 )
 def test_split_streams_is_balanced(sizes: list[int], streams: int) -> None:
-    entries = _files(sizes)
-    lists = t.split_streams(entries, streams)
-    _check_partition(lists, entries, streams)
-    loads = _loads(lists, entries)
+    units = _units(sizes)
+    lists = t.split_streams(units, streams)
+    _check_partition(lists, units, streams)
+    loads = _loads(lists, units)
     assert len(lists) == min(streams, len(sizes))
     lower = max(max(sizes), -(-sum(sizes) // len(lists)))
-    # Largest first onto the lightest: the spread never exceeds one file, and near-optimal with many files.
+    # Largest first onto the lightest: the spread never exceeds one unit, and near-optimal with many units.
     assert max(loads) - min(loads) <= max(sizes)
     assert max(loads) <= lower + max(s for s in sizes if s <= lower)
     if len(set(sizes)) == 1:
@@ -388,30 +383,59 @@ def test_split_streams_is_near_optimal_against_brute_force() -> None:
     for _ in range(30):
         n = rng.choice([2, 3])
         sizes = [rng.choice([1, 2, 3, 5, 8, 13, 100, 1000]) * rng.randint(1, 9) for _ in range(rng.randint(2, 9))]
-        entries = _files(sizes)
-        lists = t.split_streams(entries, n)
-        _check_partition(lists, entries, n)
+        units = _units(sizes)
+        lists = t.split_streams(units, n)
+        _check_partition(lists, units, n)
         best = _optimal(sizes, n)
         # Graham's bound for largest-first greedy scheduling.
-        assert max(_loads(lists, entries)) <= (4 / 3 - 1 / (3 * n)) * best + 1e-9, (sizes, lists)
+        assert max(_loads(lists, units)) <= (4 / 3 - 1 / (3 * n)) * best + 1e-9, (sizes, lists)
 
 
 def test_split_streams_classic_case() -> None:
-    entries = _files([3, 3, 2, 2, 2])
-    assert sorted(_loads(t.split_streams(entries, 2), entries)) == [5, 7]  # largest first: 7, not the naive 8
+    units = _units([3, 3, 2, 2, 2])
+    assert sorted(_loads(t.split_streams(units, 2), units)) == [5, 7]  # largest first: 7, not the naive 8
+    assert t.split_streams({}, 5) == [[]]
 
 
-def test_split_streams_shapes() -> None:
-    tree = [t.Entry("d", 4096, "a"), t.Entry("f", 5, "a/x"), t.Entry("d", 4096, "a/b"), t.Entry("l", 3, "a/b/l")]
-    one = t.split_streams(tree, 1)
-    assert one == [["a", "a/b", "a/x", "a/b/l"]]
-    many = t.split_streams(tree, 10)
-    assert len(many) == 2  # two files: two streams at most
-    _check_partition(many, tree, 10)
-    assert t.split_streams([t.Entry("d", 0, "a"), t.Entry("d", 0, "a/b")], 5) == [["a", "a/b"]]
-    assert t.split_streams([], 5) == [[]]
-    zeros = _files([0] * 7)
-    _check_partition(t.split_streams(zeros, 3), zeros, 3)
+def _tree(folders: int, files: int, size: int = 4096) -> list[t.Entry]:
+    entries: list[t.Entry] = []
+    for d in range(folders):
+        entries.append(t.Entry("d", 4096, f"d{d}"))
+        entries += [t.Entry("f", size, f"d{d}/f{i}") for i in range(files)]
+    return entries
+
+
+def test_copy_units_keeps_whole_folders_when_they_balance() -> None:
+    units = t.copy_units(_tree(8, 2500), 4)  # the bench's tree: 20,000 files in 8 folders
+    assert sorted(units) == [f"d{d}" for d in range(8)]
+    assert all(u == (2500 * (4096 + t.FILE_COST), 2500, 2500 * 4096) for u in units.values())
+    lists = t.split_streams(units, 4)
+    assert sorted(len(lst) for lst in lists) == [2, 2, 2, 2]
+
+
+def test_copy_units_splits_only_what_is_too_heavy() -> None:
+    entries = [*_tree(1, 100, 10**6), t.Entry("f", 10, "small.txt"), t.Entry("d", 0, "empty")]
+    units = t.copy_units(entries, 4)
+    # the one big folder is more than a stream's share: it is cut into its files; the rest stays whole
+    assert "d0" not in units and {f"d0/f{i}" for i in range(100)} <= set(units)
+    assert units["small.txt"] == (10 + t.FILE_COST, 1, 10) and units["empty"] == (0, 0, 0)
+    assert sum(u[1] for u in units.values()) == 101 and sum(u[2] for u in units.values()) == 100 * 10**6 + 10
+
+
+def test_copy_units_of_nested_folders_cover_every_file_once() -> None:
+    entries = [
+        t.Entry("d", 0, "a"),
+        t.Entry("d", 0, "a/b"),
+        *[t.Entry("f", 1000 * i, f"a/b/f{i}") for i in range(1, 50)],
+        *[t.Entry("f", 10, f"a/g{i}") for i in range(5)],
+        t.Entry("l", 3, "link"),
+    ]
+    for streams in (1, 2, 3, 10):
+        units = t.copy_units(entries, streams)
+        files = [e.path for e in entries if e.kind != "d"]
+        covering = [[u for u in units if f == u or f.startswith(u + "/")] for f in files]
+        assert all(len(c) == 1 for c in covering), (streams, units)
+        assert sum(u[1] for u in units.values()) == len(files)
 
 
 def test_file_list_is_nul_separated() -> None:
@@ -903,7 +927,7 @@ def test_meta_json_round_trips() -> None:
 
 
 def test_empty_files_are_spread_over_the_streams_too() -> None:
-    lists = t.split_streams([t.Entry("f", 0, f"e{i}") for i in range(100)], 4)
+    lists = t.split_streams(t.copy_units([t.Entry("f", 0, f"e{i}") for i in range(100)], 4), 4)
     assert sorted(len(lst) for lst in lists) == [25, 25, 25, 25]
 
 
@@ -924,7 +948,8 @@ def test_plan_counts_each_streams_files_and_bytes() -> None:
     )
     assert meta.streams == len(lists) == 4 and meta.files == 200 and sum(meta.stream_files) == 200
     assert meta.bytes == sum(meta.stream_bytes) == sum(1000 * i for i in range(1, 201))
-    assert lists[0][0] == "d" and meta.run == 2 and meta.started == 5.0
+    assert sorted(p for lst in lists for p in lst) == sorted(f"d/f{i}" for i in range(1, 201))
+    assert meta.run == 2 and meta.started == 5.0
     single = t.Inspected(False, "none", "/lustre/home/acct-hpc/u/a.bin", "/vault/home/acct-hpc/u/a.bin")
     meta, lists = t.plan(
         "data-0123456789ab",

@@ -214,20 +214,62 @@ def entries_from_itemized(items: Sequence[Itemized]) -> list[Entry]:
 CONTENT_DIFF = "^[<>ch][fL]"
 
 
-def split_streams(entries: Sequence[Entry], streams: int) -> list[list[str]]:
-    """Files balanced over the streams by bytes plus a per-file cost (largest first to the lightest).
+def _parent(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
 
-    Folders go first in the first stream, so empty ones are created too.
+
+def copy_units(entries: Sequence[Entry], streams: int) -> dict[str, tuple[int, int, int]]:
+    """The tree cut into units a stream copies with `rsync -r`: folders whole where possible, else files.
+
+    Listing every file in `--files-from` costs rsync far more than recursing into folders (measured on
+    the lab: one stream of 20,000 listed files ran at 0.7× a plain `rsync -a`), so the cut starts at
+    the top-level entries and splits the heaviest folder into its children only while there are
+    fewer units than streams, or one unit is heavier than a stream's share. Returns unit -> (cost,
+    files, bytes), where cost is the bytes plus a per-file cost.
     """
-    files = sorted((e for e in entries if e.kind != "d"), key=lambda e: -e.size)
-    n = max(1, min(streams, len(files)))
+    files = [e for e in entries if e.kind != "d"]
+    children: dict[str, set[str]] = {}
+    weight: dict[str, list[int]] = {}  # path -> [cost, files, bytes] of everything under it (or itself)
+    for e in entries:
+        path = e.path
+        while True:
+            parent = _parent(path)
+            children.setdefault(parent, set()).add(path)
+            if parent == "":
+                break
+            path = parent
+    for e in files:
+        path = e.path
+        while path:
+            w = weight.setdefault(path, [0, 0, 0])
+            w[0] += e.size + FILE_COST
+            w[1] += 1
+            w[2] += e.size
+            path = _parent(path)
+    total = sum(e.size + FILE_COST for e in files)
+    units = set(children.get("", ()))
+    share = total / max(1, streams)
+    while True:
+        splittable = [u for u in units if children.get(u)]
+        if not splittable:
+            break
+        heaviest = max(splittable, key=lambda u: (weight.get(u, [0])[0], u))
+        if len(units) >= streams and weight.get(heaviest, [0])[0] <= share:
+            break
+        units.remove(heaviest)
+        units |= children[heaviest]
+    return {u: (w[0], w[1], w[2]) for u in sorted(units) for w in [weight.get(u, [0, 0, 0])]}
+
+
+def split_streams(units: Mapping[str, tuple[int, int, int]], streams: int) -> list[list[str]]:
+    """Units balanced over the streams by their cost (heaviest first to the lightest stream)."""
+    n = max(1, min(streams, len(units)))
     heap = [(0, i) for i in range(n)]
     lists: list[list[str]] = [[] for _ in range(n)]
-    for e in files:
+    for path, (cost, _, _) in sorted(units.items(), key=lambda kv: (-kv[1][0], kv[0])):
         load, i = heapq.heappop(heap)
-        lists[i].append(e.path)
-        heapq.heappush(heap, (load + e.size + FILE_COST, i))
-    lists[0] = [e.path for e in entries if e.kind == "d"] + lists[0]
+        lists[i].append(path)
+        heapq.heappush(heap, (load + cost, i))
     return [lst for lst in lists if lst] or [[]]
 
 
@@ -249,11 +291,12 @@ def _rsync_base(overwrite: bool, bwlimit_kib: int) -> list[str]:
 def rsync_argv(
     source: str, destination: str, is_dir: bool, overwrite: bool, list_path: str | None, bwlimit_kib: int = 0
 ) -> list[str]:
-    """One stream: a folder's listed entries (`--files-from`), or one file to its destination name."""
+    """One stream: the units of a folder in its list (`-r --files-from`), a whole folder, or one file."""
     base = _rsync_base(overwrite, bwlimit_kib)
+    if is_dir and list_path is not None:
+        return [*base, "-r", f"--files-from={list_path}", "--from0", "--", source + "/", destination + "/"]
     if is_dir:
-        assert list_path is not None
-        return [*base, f"--files-from={list_path}", "--from0", "--", source + "/", destination + "/"]
+        return [*base, "--", source + "/", destination + "/"]
     return [*base, "--", source, destination]
 
 
@@ -669,7 +712,9 @@ def plan(
     files = {e.path: e.size for e in entries if e.kind != "d"}
     total = sum(files.values())
     n = check_streams(streams) if streams else default_streams(len(files), total)
-    lists = split_streams(entries, n) if ins.is_dir else [[]]
+    units = copy_units(entries, n) if ins.is_dir and n > 1 else {}
+    lists = split_streams(units, n) if units else [[]]  # one stream: a plain recursive copy, no list
+    per_stream = [[units[u] for u in lst] for lst in lists] if units else [[(0, len(files), total)]]
     return (
         Meta(
             id=tid,
@@ -682,8 +727,8 @@ def plan(
             streams=len(lists),
             files=len(files),
             bytes=total,
-            stream_files=[sum(1 for x in lst if x in files) for lst in lists] if ins.is_dir else [len(files)],
-            stream_bytes=[sum(files.get(x, 0) for x in lst) for lst in lists] if ins.is_dir else [total],
+            stream_files=[sum(u[1] for u in us) for us in per_stream],
+            stream_bytes=[sum(u[2] for u in us) for us in per_stream],
             started=started,
             run=run,
             cold_choice=why,

@@ -273,21 +273,27 @@ class SshPool:
         """
         return (await self.put_files(node, {path: data}, mode))[0]
 
-    async def put_files(self, node: str, files: Mapping[str, str | bytes], mode: int = 0o600) -> list[str]:
+    async def put_files(
+        self, node: str, files: Mapping[str, str | bytes], mode: int = 0o600, resolve: bool = True
+    ) -> list[str]:
         """Write several files on the node in one SFTP session (parents created), each with `mode`.
 
-        Returns their absolute paths (relative ones are relative to the login home).
+        Returns their absolute paths (relative ones are relative to the login home) when `resolve`.
         """
         written: list[str] = []
+        made: set[str] = set()
         async with self.sftp(node, what="writing files") as sftp:
             try:
                 for path, data in files.items():
-                    await sftp.makedirs(path.rsplit("/", 1)[0] or "/", exist_ok=True)
+                    parent = path.rsplit("/", 1)[0] or "/"
+                    if parent not in made:
+                        await sftp.makedirs(parent, exist_ok=True)
+                        made.add(parent)
                     raw = data if isinstance(data, bytes) else data.encode()
                     async with sftp.open(path, "wb", asyncssh.SFTPAttrs(permissions=mode)) as fh:
                         await fh.write(raw)
                     await sftp.chmod(path, mode)
-                    written.append(str(await sftp.realpath(path)))
+                    written.append(str(await sftp.realpath(path)) if resolve else path)
             except asyncssh.SFTPError as exc:
                 raise HpcError(
                     "E_UPLOAD", f"Cannot write {path} on {node}: {exc.reason}.", "Check the folder and your quota."

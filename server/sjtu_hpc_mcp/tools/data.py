@@ -97,6 +97,11 @@ def _pool_of(platform: Platform, spec: t.Spec, role: str) -> str:
     return spec.pool
 
 
+def _pools(platform: Platform) -> list[str]:
+    """The pools whose free space a transfer may need (the union view over the cold pools is not one)."""
+    return [root for root, st in platform.storage.items() if not st.union_of]
+
+
 def _status_text(s: t.TransferStatus) -> str:
     text = (
         f"{s.id} {s.state}: {human_bytes(s.bytes_done)} of {human_bytes(s.bytes_total)} ({s.percent}%), "
@@ -184,7 +189,7 @@ async def _start(
     if "local" in (src.kind, dst.kind):
         return await _start_local(svc, ctx, src, dst, confirm, approval, wait_s)
     node = data_route(p, _pool_of(p, src, "source"), _pool_of(p, dst, "destination")).node
-    home, free = await svc.data.probe(node, list(p.storage))
+    home, free = await svc.data.probe(node, _pools(p))
     rel = home_rel(home)
     quota = asyncio.create_task(_quota(svc, rel))  # meanwhile: the API is slower than the node
     try:
@@ -291,7 +296,7 @@ async def _start_local(
     local_spec, remote_spec = (src, dst) if upload else (dst, src)
     local = await _local_path(svc, ctx, local_spec)
     node = data_route(p, _pool_of(p, remote_spec, "destination" if upload else "source")).node
-    home, free = await svc.data.probe(node, list(p.storage))
+    home, free = await svc.data.probe(node, _pools(p))
     rel = home_rel(home)
     why = None
     if upload and remote_spec.kind == "pool":
