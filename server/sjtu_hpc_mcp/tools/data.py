@@ -111,6 +111,8 @@ def _status_text(s: t.TransferStatus) -> str:
         text += f", {human_bytes(s.rate_bytes_per_s)}/s"
     if s.eta_s is not None:
         text += f", about {s.eta_s} s left"
+    if s.source_removed:
+        text += "; the source was deleted after a checksum comparison found no difference"
     if s.cause:
         text += f". {s.cause}. Fix: {s.fix}"
     return text
