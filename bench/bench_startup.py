@@ -1,0 +1,76 @@
+"""Start-up: spawn -> MCP initialized, against a bare `from mcp.server import MCPServer` (no lab needed).
+
+    python bench/bench_startup.py [ROUNDS]
+
+Target (issue 9): within 100 ms of the bare SDK import, also on a machine with a C toolchain, where
+asyncssh's liboqs probe (ctypes.util.find_library: ldconfig, then gcc) used to cost about 300 ms.
+Also shows what that probe costs here: importing the server with and without the quick probe.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
+}
+WITH_PROBE = (
+    "from sjtu_hpc_mcp.__main__ import quick_library_probe\n"
+    "with quick_library_probe():\n    import sjtu_hpc_mcp.services\nimport sjtu_hpc_mcp.app"
+)
+WITHOUT_PROBE = "import sjtu_hpc_mcp.services, sjtu_hpc_mcp.app"
+
+
+def server(workspace: str) -> float:
+    t0 = time.perf_counter()
+    argv = [sys.executable, "-m", "sjtu_hpc_mcp", "--workspace", workspace, "--prewarm", "false"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert p.stdin is not None and p.stdout is not None
+    p.stdin.write(json.dumps(INIT).encode() + b"\n")
+    p.stdin.flush()
+    line = p.stdout.readline()
+    took = time.perf_counter() - t0
+    p.kill()
+    p.wait()
+    assert b'"result"' in line, line
+    return took
+
+
+def python(code: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+    ws = tempfile.mkdtemp()
+    series: dict[str, list[float]] = {"server": [], "bare": [], "probe": [], "no_probe": []}
+    for _ in range(rounds):  # interleaved, so load changes hit every variant alike
+        series["server"].append(server(ws))
+        series["bare"].append(python("from mcp.server import MCPServer"))
+        series["probe"].append(python(WITH_PROBE))
+        series["no_probe"].append(python(WITHOUT_PROBE))
+    shutil.rmtree(ws, ignore_errors=True)
+    med = {k: statistics.median(v) * 1000 for k, v in series.items()}
+    print(f"gcc on PATH: {bool(shutil.which('gcc'))}; {rounds} rounds, medians")
+    print(f"  spawn -> initialized        {med['server']:7.0f} ms")
+    print(f"  bare SDK import             {med['bare']:7.0f} ms")
+    d = med["server"] - med["bare"]
+    print(f"  difference                  {d:+7.0f} ms   target <= +100 ms: {'met' if d <= 100 else 'MISSED'}")
+    print(f"  server import, quick probe  {med['probe']:7.0f} ms")
+    saved = med["no_probe"] - med["probe"]
+    print(f"  server import, find_library {med['no_probe']:7.0f} ms   (the quick probe saves {saved:.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()
