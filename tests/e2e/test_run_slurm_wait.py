@@ -162,14 +162,14 @@ async def test_twenty_concurrent_waits_share_one_poll_per_node(lab: dict[str, An
         ids = [await submit(c, f"#!/bin/bash\nsleep {8 + i % 5}\n", time="5", mem="64M") for i in range(20)]
         port = server_port(workspace)
         before = sshd_log.read_text(errors="replace")
-        polls_before = server_log.read_text().count("sjtu_hpc_mcp.shell.jobs: poll ")
+        polls_before = server_log.read_text().count("sjtu_hpc_mcp.shell.watch: poll ")
         start = time.monotonic()
         results = await asyncio.gather(*(call(c, command="wait", node_group="pi", job_ids=[j], wait_s=50) for j in ids))
         window = time.monotonic() - start
         after = sshd_log.read_text(errors="replace")
     assert all(r["done"] and r["jobs"][0]["state"] == "COMPLETED" for r in results)
     sessions = sessions_by_port(after[len(before) :]).get(port, 0)
-    polls = server_log.read_text().count("sjtu_hpc_mcp.shell.jobs: poll ") - polls_before
+    polls = server_log.read_text().count("sjtu_hpc_mcp.shell.watch: poll ") - polls_before
     print(f"20 concurrent waits: {window:.1f} s, {sessions} sshd sessions on pilogin, {polls} polls logged")
     assert sessions == polls, (sessions, polls)  # every command in the window was a shared poll
     assert 1 <= sessions <= window / 2.0 + 1, (sessions, window)  # at most one per 2 s poll gap

@@ -10,8 +10,8 @@ import pytest
 
 from sjtu_hpc_mcp.core.errors import HpcError
 from sjtu_hpc_mcp.core.slurm.outcome import JobUsage
-from sjtu_hpc_mcp.shell import jobs as jobs_mod
-from sjtu_hpc_mcp.shell.jobs import JobWatch
+from sjtu_hpc_mcp.shell import watch as jobs_mod
+from sjtu_hpc_mcp.shell.watch import JobWatch
 
 pytestmark = pytest.mark.anyio
 
