@@ -181,3 +181,20 @@ async def test_streamable_http(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_a_crash_is_coded_and_says_nothing_of_its_insides() -> None:
+    from sjtu_hpc_mcp._mcp import MCPServer, read_only
+
+    server: MCPServer[dict[str, str]] = MCPServer("crash-test")
+
+    @server.tool(annotations=read_only("Crash"))
+    async def crash() -> str:
+        """Always fails."""
+        raise RuntimeError("secret internals /etc/shadow")
+
+    async with Client(server) as c:
+        r = await c.call_tool("crash", {})
+    text = r.content[0].text  # type: ignore[union-attr]
+    assert r.is_error and ERROR_FORM.match(text) and text.startswith("E_INTERNAL: crash failed unexpectedly")
+    assert "secret" not in text and "shadow" not in text
