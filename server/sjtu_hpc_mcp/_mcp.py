@@ -134,7 +134,7 @@ class MCPServer(SdkServer[L]):
             raise UnexpectedToolError(
                 error_text(
                     "E_INTERNAL",
-                    f"{name} failed unexpectedly inside the server",
+                    f"the tool {name} failed unexpectedly inside the server",
                     "retry once; if it fails again, tell the person (the server's log on stderr has the details)",
                 )
             ) from exc.__cause__
@@ -161,7 +161,7 @@ def unknown_argument(tool: str, loc: tuple[str | int, ...], given: str, valid: l
     fix = f"use {near!r} instead" if near else "leave it out"
     return error_text(
         "E_ARG",
-        f"{tool} has no argument {where!r}; it was refused, not ignored",
+        f"the tool {tool} has no argument {where!r}; it was refused, not ignored",
         f"{fix} (valid here: {', '.join(valid)})",
     )
 
@@ -190,7 +190,7 @@ def invalid_arguments(tool: str, exc: ValidationError, parameters: dict[str, Any
     names = sorted({str(err["loc"][0]) for err in errors if err["loc"]})
     return error_text(
         "E_ARG",
-        f"{tool} arguments do not fit its input schema: {'; '.join(parts)}{more}",
+        f"the arguments of {tool} do not fit its input schema: {'; '.join(parts)}{more}",
         f"correct {', '.join(names) or 'the arguments'} as the schema says and call {tool} again",
     )
 

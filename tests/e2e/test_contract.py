@@ -113,7 +113,7 @@ async def test_every_failure_has_a_code_a_message_and_a_fix(tmp_path: Path) -> N
             assert r.is_error, (tool, args)
             assert ERROR_FORM.match(text), text
             assert needle in text and "Error executing tool" not in text and "pydantic" not in text, text
-    unknown = "E_ARG: run_slurm has no argument 'action'; it was refused, not ignored. Fix: Use 'command' instead"
+    unknown = "E_ARG: The tool run_slurm has no argument 'action'; it was refused, not ignored. Fix: Use 'command'"
     async with stdio_server(["--workspace", str(tmp_path)]) as c:
         r = await c.call_tool("run_slurm", {"action": "sinfo", "node_group": "pi"})
         assert r.content[0].text.startswith(unknown)  # type: ignore[union-attr]
@@ -196,5 +196,5 @@ async def test_a_crash_is_coded_and_says_nothing_of_its_insides() -> None:
     async with Client(server) as c:
         r = await c.call_tool("crash", {})
     text = r.content[0].text  # type: ignore[union-attr]
-    assert r.is_error and ERROR_FORM.match(text) and text.startswith("E_INTERNAL: crash failed unexpectedly")
+    assert r.is_error and ERROR_FORM.match(text) and text.startswith("E_INTERNAL: The tool crash failed unexpectedly")
     assert "secret" not in text and "shadow" not in text
