@@ -9,12 +9,16 @@ from . import __version__
 from ._mcp import MCPServer
 from .services import Services
 from .settings import Settings
-from .tools import account, credentials, data, guide, slurm
+from .shell.audit import AuditLog
+from .tools import account, credentials, data, guard, guide, slurm
+from .tools.guard import GuardedServer
 
 INSTRUCTIONS = (
     "Acts for one person on the SJTU HPC platform (交我算). Start with credential_status. "
     "Entry nodes are chosen from the partition or storage; destructive acts need confirm=true."
 )
+READ_ONLY_NOTE = " This server is read-only: it can look, never change anything."
+AUDIT_FILE = "audit.jsonl"
 
 
 def build_server(settings: Settings, prepared: Services | None = None) -> MCPServer[Services]:
@@ -26,13 +30,16 @@ def build_server(settings: Settings, prepared: Services | None = None) -> MCPSer
         finally:
             await svc.aclose()
 
-    mcp: MCPServer[Services] = MCPServer(
+    mcp = GuardedServer(
         "sjtu-hpc-mcp",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
         lifespan=lifespan,
         log_level=settings.log_level,
+        audit=AuditLog(settings.workspace / AUDIT_FILE),
+        read_only_mode=settings.read_only,
     )
+    guard.register(mcp)  # the audit trail's resource
     credentials.register(mcp)
     slurm.register(mcp)
     account.register(mcp)

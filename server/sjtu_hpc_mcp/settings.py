@@ -46,6 +46,8 @@ class Settings(BaseModel):
     approval_timeout: float = Field(900.0, ge=30, le=24 * 3600)
     max_channels: int = Field(8, ge=1, le=64)
     prewarm: bool = True
+    # Look, never touch: tools and commands that change anything are not listed and are refused.
+    read_only: bool = False
     max_rows: int = Field(100, ge=1, le=10000)
     transport: Literal["stdio", "http"] = "stdio"
     http_host: str = "127.0.0.1"
@@ -168,6 +170,11 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ),
     ("max_channels", "--max-channels", "concurrent SSH channels per entry node (default 8; sshd allows 10)"),
     ("prewarm", "--prewarm", "true (default) or false: connect to the last-used entry node at start-up"),
+    (
+        "read_only",
+        "--read-only",
+        "only look, never change anything: tools and commands that would are not offered (no value, or true/false)",
+    ),
     ("max_rows", "--max-rows", "rows in a list result before it is truncated (default 100)"),
     ("transport", "--transport", "stdio (default) or http (streamable HTTP on /mcp)"),
     ("http_host", "--http-host", "address for --transport http (default 127.0.0.1)"),
@@ -190,6 +197,9 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+_FLAGS = frozenset({"read_only"})  # options that may stand alone (`--read-only` means true)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sjtu-hpc-mcp",
@@ -200,7 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sjtu-hpc-mcp {__version__}")
     for field, flag, help_text in _OPTIONS:
         env = ENV_PREFIX + field.upper()
-        parser.add_argument(flag, dest=field, default=None, help=f"{help_text} [env {env}]")
+        text = f"{help_text} [env {env}]"
+        if field in _FLAGS:
+            parser.add_argument(flag, dest=field, default=None, nargs="?", const="true", help=text)
+        else:
+            parser.add_argument(flag, dest=field, default=None, help=text)
     return parser
 
 

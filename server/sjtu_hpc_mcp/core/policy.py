@@ -335,3 +335,80 @@ def confine_local(resolved: str, roots: Iterable[str]) -> str:
         f"{norm} is outside the shared folders ({', '.join(allowed)}).",
         "Use a path inside a shared folder, or share its folder (MCP roots or --local-root).",
     )
+
+
+# -- acts that change something: the audit trail and the read-only mode ------------------------------
+
+# (tool, value of its act argument) -> the act; None: every call of the tool may change something.
+CHANGING_ACTS: dict[tuple[str, str | None], str] = {
+    ("run_slurm", "sbatch"): "sbatch",
+    ("run_slurm", "scancel"): "scancel",
+    ("transfer_data", "start"): "transfer_start",  # a copy, an overwrite (confirm) or a move
+    ("transfer_data", "cancel"): "cancel_transfer",
+    ("manage_storage", "mkdir"): "mkdir",
+    ("manage_storage", "remove"): "remove",
+    ("request_token", None): "token",
+    ("request_certificate", None): "certificate",
+    ("update_user", None): "update_user",
+}
+# The argument that says what a many-act tool does.
+ACT_ARGUMENT = {"run_slurm": "command", "transfer_data": "action", "manage_storage": "action"}
+_SECRET_NAME = re.compile(r"password|token|secret|private|passphrase", re.I)
+_AUDIT_MAX_CHARS = 500
+
+
+def changing_act(tool: str, arguments: Mapping[str, object]) -> str | None:
+    """The act a call would do that changes something (a sbatch, a removal, a token…), or None for a read."""
+    key = ACT_ARGUMENT.get(tool)
+    value = arguments.get(key) if key else None
+    return CHANGING_ACTS.get((tool, value if isinstance(value, str) else None))
+
+
+def changing_values(tool: str) -> tuple[str | None, frozenset[str]]:
+    """For the read-only mode: the act argument and its values that change something (None: the whole tool)."""
+    if (tool, None) in CHANGING_ACTS:
+        return None, frozenset()
+    return ACT_ARGUMENT.get(tool), frozenset(v for t, v in CHANGING_ACTS if t == tool and v is not None)
+
+
+def read_only_refusal(tool: str, act: str) -> HpcError:
+    return HpcError(
+        "E_READ_ONLY",
+        f"This server runs read-only (--read-only): {tool} {act} would change something, so it was refused.",
+        "Tell the person; they can do it themselves, or restart the server without --read-only.",
+    )
+
+
+def audit_arguments(arguments: Mapping[str, object]) -> dict[str, object]:
+    """A call's arguments as the audit trail keeps them: secrets redacted, long texts (scripts) cut."""
+
+    def shown(name: str, value: object) -> object:
+        if isinstance(value, str) and _SECRET_NAME.search(name) and not name.endswith("_file"):
+            return "(redacted)"
+        if isinstance(value, str) and len(value) > _AUDIT_MAX_CHARS:
+            return value[:_AUDIT_MAX_CHARS] + f"…({len(value)} chars)"
+        if isinstance(value, Mapping):
+            return {str(k): shown(str(k), v) for k, v in value.items()}
+        return value
+
+    return {k: shown(k, v) for k, v in arguments.items() if k != "approval"}
+
+
+_OUTCOME_KEYS = ("status", "cancelled", "removed", "summary", "message")
+
+
+def audit_outcome(is_error: bool, text: str, result: Mapping[str, object] | None) -> dict[str, object]:
+    """What came of a call, in a few fields: the error's code and text, or the result's status and ids."""
+    if is_error:
+        return {"ok": False, "error": text[:_AUDIT_MAX_CHARS]}
+    found: dict[str, object] = {"ok": True}
+    result = result or {}
+    for key in _OUTCOME_KEYS:
+        value = result.get(key)
+        if value is not None:
+            found[key] = value[:_AUDIT_MAX_CHARS] if isinstance(value, str) else value
+    for outer, inner in (("submission", "job_id"), ("transfer", "id"), ("transfer", "state")):
+        part = result.get(outer)
+        if isinstance(part, Mapping) and part.get(inner) is not None:
+            found[f"{outer}_{inner}"] = part[inner]
+    return found
