@@ -70,10 +70,11 @@ async def test_tools_list_is_lean_and_within_budget(tmp_path: Path) -> None:
     server = build_server(Settings(workspace=tmp_path))
     async with Client(server) as c:
         result = await c.list_tools()
-    wire = result.model_dump_json(by_alias=True, exclude_none=True).encode()
+    wire = tools_list_on_the_wire(tmp_path)
     escaped = json.dumps(result.model_dump(mode="json", by_alias=True, exclude_none=True)).encode()
-    print(f"tools/list: {len(result.tools)} tools, {len(wire)} B (non-ASCII escaped: {len(escaped)} B)")
-    assert len(wire) < TOOLS_LIST_BUDGET and len(escaped) < TOOLS_LIST_BUDGET, (len(wire), len(escaped))
+    print(f"tools/list: {len(result.tools)} tools, {len(wire)} B on stdio (with non-ASCII escaped: {len(escaped)} B)")
+    assert len(wire) < TOOLS_LIST_BUDGET, len(wire)
+    assert {t["name"] for t in json.loads(wire)["result"]["tools"]} == {t.name for t in result.tools}
 
     def titles(schema: object, in_properties: bool = False) -> int:
         if isinstance(schema, dict):
@@ -87,6 +88,29 @@ async def test_tools_list_is_lean_and_within_budget(tmp_path: Path) -> None:
         assert titles(t.input_schema) == 0 and titles(t.output_schema or {}) == 0, t.name
         assert t.description and not re.search(r"\n[ \t]", t.description) and t.description == t.description.strip()
         assert t.input_schema.get("additionalProperties") is False, t.name
+
+
+def tools_list_on_the_wire(workspace: Path) -> bytes:
+    """The JSON-RPC response to tools/list exactly as the server writes it to stdout (one line)."""
+    hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    ]
+    argv = [sys.executable, "-m", "sjtu_hpc_mcp", "--workspace", str(workspace), "--prewarm", "false"]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+        proc.stdin.flush()
+        for line in proc.stdout:
+            if json.loads(line).get("id") == 2:
+                return line.rstrip(b"\n")
+        raise AssertionError("no answer to tools/list")
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 ERROR_FORM = re.compile(r"^E_[A-Z0-9_]+: \S.*[.…] Fix: \S.*\.$", re.S)
