@@ -40,10 +40,15 @@ async def test_prompts_and_their_completions(tmp_path: Path) -> None:
     async with stdio_server(["--workspace", str(tmp_path)]) as c:
         prompts = {p.name: p for p in (await c.list_prompts()).prompts}
         assert set(prompts) == {"submit_job", "archive_results"}
-        assert [a.name for a in prompts["submit_job"].arguments or []] == ["partition", "goal"]
+        assert [a.name for a in prompts["submit_job"].arguments or []] == ["partition", "node_group", "goal"]
         r = await c.get_prompt("submit_job", {"partition": "a100", "goal": "train a model"})
         text = r.messages[0].content.text  # type: ignore[union-attr]
         assert "sylogin.hpc.sjtu.edu.cn" in text and "test_only" in text and "train a model" in text
+        r = await c.get_prompt("submit_job", {"node_group": "kp"})
+        text = r.messages[0].content.text  # type: ignore[union-attr]
+        assert "armlogin.hpc.sjtu.edu.cn" in text and "sinfo node_group=kp" in text
+        r = await c.get_prompt("submit_job", {})
+        assert "Ask me which cluster" in r.messages[0].content.text  # type: ignore[union-attr]
         r = await c.get_prompt("archive_results", {"path": "/lustre/home/acct-x/u/run1", "pool": "/vault"})
         text = r.messages[0].content.text  # type: ignore[union-attr]
         assert "transfer_data" in text and "/vault/home/acct-x/u/run1" in text and "verify=true" in text
@@ -56,6 +61,7 @@ async def test_prompts_and_their_completions(tmp_path: Path) -> None:
         assert await complete("submit_job", "partition", "a") == ["arm128c256g", "a100", "a800"]
         assert set(await complete("submit_job", "partition", "", node_group="kp")) == set(P.group("kp").partitions)
         assert await complete("archive_results", "pool", "/") == ["/archive", "/vault"]
+        assert await complete("submit_job", "node_group", "") == ["pi", "kp", "sy"]
         assert await complete("submit_job", "goal", "x") == []
 
 

@@ -50,16 +50,24 @@ def storage_document(p: Platform) -> str:
     return _dump({"pools": pools, "rules": list(STORAGE_RULES)})
 
 
-def submit_job_prompt(partition: str, goal: str, p: Platform) -> str:
-    group = p.group_of_partition(partition)
+def submit_job_prompt(partition: str, node_group: str, goal: str, p: Platform) -> str:
+    """The flow for one job; the partition may still be open (then picked with sinfo in the node group)."""
+    group = p.group_of_partition(partition) if partition else p.group(node_group) if node_group else None
+    if group is None:
+        where = "Ask me which cluster (node group pi, kp or sy) or partition, then use it below"
+        part = "PARTITION"
+    else:
+        where = f"Node group {group.name} ({group.title}), login node {group.job_entry}"
+        part = partition or "PARTITION"
+        if not partition:
+            where += f"; pick the partition with me from run_slurm sinfo node_group={group.name}"
+    hot = group.hot_storage if group else "/lustre or /dssg"
     return (
-        f"Submit and follow a Slurm job on partition {partition} (node group {group.name}, {group.title}; login "
-        f"node {group.job_entry}). Goal: {goal or 'ask me what the job should do'}.\n"
+        f"Submit and follow a Slurm job. {where}. Goal: {goal or 'ask me what the job should do'}.\n"
         "1. credential_status; if it is not ready_for_ssh, follow its next_step (request_token, "
         "request_certificate) and tell me when I must approve in 交我办.\n"
-        "2. Write the job script with me. It must read only hot storage "
-        f"({group.hot_storage}); copy cold data first.\n"
-        f"3. run_slurm sbatch partition={partition} with test_only=true; show me the estimate and the options.\n"
+        f"2. Write the job script with me. It must read only hot storage ({hot}); copy cold data first.\n"
+        f"3. run_slurm sbatch partition={part} with test_only=true; show me the estimate and the options.\n"
         "4. After I agree, run_slurm sbatch again without test_only; note the job id.\n"
         "5. Follow it with run_slurm wait (or squeue) every minute or so, not faster; when it ends, show "
         "run_slurm seff and, if it failed, job_output stream=stderr, and say what to change."

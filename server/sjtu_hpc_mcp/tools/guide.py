@@ -40,11 +40,12 @@ def register(mcp: MCPServer[Services]) -> None:
 
     @mcp.prompt(name="submit_job", title="Submit and follow a job")
     def submit_job(
-        partition: Annotated[str, Field(description="Slurm partition, e.g. cpu, a100, arm128c256g.")],
+        partition: Annotated[str, Field(description="Slurm partition, e.g. cpu, a100, arm128c256g.")] = "",
+        node_group: Annotated[str, Field(description="pi, kp or sy, when no partition is chosen yet.")] = "",
         goal: Annotated[str, Field(description="What the job should do.")] = "",
     ) -> str:
         """Write, check (test_only), submit and follow a Slurm job, then read its efficiency."""
-        return guide.submit_job_prompt(partition, goal, platform)
+        return guide.submit_job_prompt(partition, node_group, goal, platform)
 
     @mcp.prompt(name="archive_results", title="Move results to cold storage")
     def archive_results(
