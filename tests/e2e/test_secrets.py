@@ -178,7 +178,14 @@ async def test_no_secret_in_results_logs_or_command_lines(
     secrets = [PASSWORD, new_password, *tokens, *key_bodies]
     stderr = log.read_text()
     assert "DEBUG" in stderr and len(stderr) > 1000
-    where = {"results and errors": "\n".join(f.texts), "stderr (DEBUG)": stderr, "command lines": "\n".join(watch.seen)}
+    audit = (workspace / "audit.jsonl").read_text()
+    assert '"act":"token"' in audit and '"act":"certificate"' in audit
+    where = {
+        "results and errors": "\n".join(f.texts),
+        "stderr (DEBUG)": stderr,
+        "command lines": "\n".join(watch.seen),
+        "audit trail": audit,
+    }
     leaks = [(name, s[:6] + "…") for name, text in where.items() for s in secrets if s in text]
     assert not leaks, leaks
     assert watch.polls > 50 and f.mode_checks >= 20
