@@ -15,6 +15,8 @@ from .shell.approvals import Approvals
 from .shell.credentials import CredentialStore
 from .shell.data import DataNodes
 from .shell.hpc_api import HpcApi
+from .shell.jobs import SlurmJobs
+from .shell.journal import JobJournal
 from .shell.local_transfers import LocalTransfers
 from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
@@ -33,27 +35,31 @@ class Services:
     approvals: Approvals
     data: DataNodes
     local: LocalTransfers
+    jobs: SlurmJobs
     pages: dict[str, PasswordPage] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
         store = CredentialStore(settings.credentials_dir)
         ssh = SshPool(settings, store)
+        platform = load_platform()
         return cls(
             settings=settings,
-            platform=load_platform(),
+            platform=platform,
             store=store,
             ssh=ssh,
             data=DataNodes(ssh, settings.transfer_bwlimit),
             local=LocalTransfers(ssh),
             api=HpcApi(settings.api_url, timeout=settings.api_timeout, approval_timeout=settings.approval_timeout),
             approvals=Approvals(),
+            jobs=SlurmJobs(settings, platform, ssh, JobJournal(settings.workspace)),
         )
 
     async def aclose(self) -> None:
         for page in self.pages.values():
             page.close()
         await self.local.aclose()
+        await self.jobs.aclose()
         await self.approvals.aclose()
         await self.ssh.aclose()
         await self.api.aclose()

@@ -20,6 +20,7 @@ from sjtu_hpc_mcp.core.slurm.requests import JobOutputRequest, SbatchRequest
 from sjtu_hpc_mcp.services import Services
 from sjtu_hpc_mcp.settings import Settings, parse_host_map
 from sjtu_hpc_mcp.shell.jobs import SlurmJobs
+from sjtu_hpc_mcp.shell.journal import JobJournal
 from sjtu_hpc_mcp.shell.ssh import RunResult, SshPool
 
 pytestmark = [pytest.mark.lab, pytest.mark.anyio]
@@ -68,7 +69,7 @@ async def test_lost_reply_of_a_finished_job_is_found_through_sacct(svc: Services
     assert isinstance(svc.ssh, ForgetfulSlurm)
     svc.ssh.lose_reply = True
     route = job_route(svc.platform, partition="cpu")
-    jobs = SlurmJobs.of(svc.settings, svc.platform, svc.ssh)
+    jobs = SlurmJobs(svc.settings, svc.platform, svc.ssh, JobJournal(svc.settings.workspace))
     result = await jobs.submit(route, SbatchRequest("cpu", "#!/bin/bash\necho done-early\n", JobOptions(), False))
     assert result.submission is not None and result.submission.reconciled
     assert result.submission.job_id == svc.ssh.submitted
@@ -83,7 +84,7 @@ async def test_lost_reply_of_a_finished_job_is_found_through_sacct(svc: Services
 
 async def test_job_output_reads_a_forgotten_job_from_the_journal(svc: Services) -> None:
     route = job_route(svc.platform, partition="cpu")
-    jobs = SlurmJobs.of(svc.settings, svc.platform, svc.ssh)
+    jobs = SlurmJobs(svc.settings, svc.platform, svc.ssh, JobJournal(svc.settings.workspace))
     script = "#!/bin/bash\necho out-line\necho err-line >&2\n"
     sub = await jobs.submit(route, SbatchRequest("cpu", script, JobOptions(error="/tmp/mcp-journal-%j.err"), False))
     assert sub.submission is not None and sub.submission.job_id is not None
@@ -128,14 +129,14 @@ async def test_an_unverifiable_lost_reply_is_not_called_safe_and_the_next_sbatch
     pool = services.ssh = Unreachable(settings, services.store)
     route = job_route(services.platform, partition="cpu")
     try:
-        jobs = SlurmJobs.of(settings, services.platform, pool)
+        jobs = SlurmJobs(settings, services.platform, pool, JobJournal(workspace))
         with pytest.raises(HpcError) as e:
             await jobs.submit(route, SbatchRequest("cpu", "#!/bin/bash\nsleep 60\n", JobOptions(), False))
         assert e.value.code == "E_LOST_UNSURE" and "Do not submit it again yet" in e.value.fix
         # later, with the node reachable again (and the in-flight window of 5 + 10 s past)
         await asyncio.sleep(16)
         fresh = SshPool(settings, services.store)
-        healthy = SlurmJobs.of(settings, services.platform, fresh)
+        healthy = SlurmJobs(settings, services.platform, fresh, JobJournal(workspace))
         nxt = await healthy.submit(route, SbatchRequest("cpu", "#!/bin/bash\ntrue\n", JobOptions(), True))
         assert nxt.submission is not None
         notes = [w for w in nxt.submission.warnings if "earlier submission" in w]

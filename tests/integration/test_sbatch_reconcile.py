@@ -17,6 +17,7 @@ from sjtu_hpc_mcp.core.slurm.requests import SbatchRequest
 from sjtu_hpc_mcp.services import Services
 from sjtu_hpc_mcp.settings import Settings, parse_host_map
 from sjtu_hpc_mcp.shell.jobs import SlurmJobs
+from sjtu_hpc_mcp.shell.journal import JobJournal
 from sjtu_hpc_mcp.shell.ssh import RunResult, SshPool
 
 pytestmark = [pytest.mark.lab, pytest.mark.anyio]
@@ -42,7 +43,7 @@ async def test_lost_reply_is_reconciled(lab: dict[str, Any], workspace: Path) ->
     svc.ssh = ReplyLostAfterSbatch(settings, svc.store)
     try:
         route = job_route(svc.platform, partition="cpu")
-        jobs = SlurmJobs.of(settings, svc.platform, svc.ssh)
+        jobs = SlurmJobs(settings, svc.platform, svc.ssh, JobJournal(workspace))
         result = await jobs.submit(route, SbatchRequest("cpu", "#!/bin/bash\nsleep 120\n", JobOptions(), False))
         assert result.submission is not None and result.submission.reconciled
         assert result.submission.job_id == svc.ssh.submitted  # type: ignore[attr-defined]

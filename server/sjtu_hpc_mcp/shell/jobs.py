@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
-from typing import ClassVar
 
 from ..core import journal as jr
 from ..core import slurm as s
@@ -49,16 +48,6 @@ SACCT_LAG_S = (0.0, 1.0, 2.0, 3.0)
 
 
 class SlurmJobs:
-    _of_pool: ClassVar[dict[int, SlurmJobs]] = {}
-
-    @classmethod
-    def of(cls, settings: Settings, platform: Platform, ssh: SshPool) -> SlurmJobs:
-        """The one SlurmJobs of an SSH pool (so every call shares its watches), made on first use."""
-        jobs = cls._of_pool.get(id(ssh))
-        if jobs is None or jobs.ssh is not ssh:
-            jobs = cls._of_pool[id(ssh)] = cls(settings, platform, ssh, JobJournal(settings.workspace))
-        return jobs
-
     def __init__(self, settings: Settings, platform: Platform, ssh: SshPool, journal: JobJournal) -> None:
         self.settings = settings
         self.platform = platform

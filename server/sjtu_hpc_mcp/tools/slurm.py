@@ -23,7 +23,6 @@ from ..core.policy import check_partitions_in_group, job_route
 from ..core.slurm import requests as rq
 from ..core.slurm.patterns import JOB_ID_OR_TASKS, PARTITION, anchored
 from ..services import Services, services
-from ..shell.jobs import SlurmJobs
 
 Partition = Annotated[str, Field(pattern=anchored(PARTITION))]
 JobId = Annotated[str, Field(pattern=anchored(JOB_ID_OR_TASKS))]
@@ -90,7 +89,7 @@ def register(mcp: MCPServer[Services]) -> None:
         req = rq.request_of(command, args)
         route = job_route(svc.platform, partition, node_group)
         check_partitions_in_group(svc.platform, route, [partition] if partition else [])
-        jobs = SlurmJobs.of(svc.settings, svc.platform, svc.ssh)
+        jobs = svc.jobs
         if isinstance(req, rq.Query):
             model = await jobs.query(route, req, limit)
         elif isinstance(req, rq.SeffRequest):
