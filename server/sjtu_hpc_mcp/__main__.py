@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:  # stderr keeps --log-level when a client asks for more
+        handler.setLevel(settings.log_level)
     for noisy in ("asyncssh", "httpx2", "httpcore2", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if settings.transport == "http":

@@ -38,6 +38,7 @@ from mcp.types import (
     Tool,
     ToolAnnotations,
 )
+from mcp_types import LOG_LEVEL_META_KEY
 from pydantic import BaseModel, Field, ValidationError
 
 from .core import schema
@@ -366,8 +367,9 @@ class ClientLog(logging.Handler):
     """Forwards this package's log records to the client that asked for them with logging/setLevel.
 
     Records go to the client of the request being handled, at or above the level its connection set
-    (nothing before it sets one). The log lines never hold secrets (see shell/ and tools/), so they may
-    leave the process. On 2026-07-28 sessions the SDK also needs the request's own opt-in.
+    with logging/setLevel, or, on 2026-07-28 sessions, the level the request asked for in its `_meta`;
+    nothing before either. The log lines never hold secrets (see shell/ and tools/), so they may leave
+    the process.
     """
 
     def __init__(self) -> None:
@@ -383,11 +385,21 @@ class ClientLog(logging.Handler):
         if handler not in package.handlers:
             package.addHandler(handler)
 
+        def let_through(level: int) -> None:
+            # Records below the package logger's level never reach a handler; stderr keeps its own
+            # level on its handler (see __main__), so lowering this one shows nothing more there.
+            if package.getEffectiveLevel() > level:
+                package.setLevel(level)
+
         async def set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
             handler.levels[_connection(ctx)] = _PY_LEVEL[params.level]
+            let_through(_PY_LEVEL[params.level])
             return EmptyResult()
 
         async def remember_request(ctx: Any, call_next: Any) -> Any:
+            asked = _PY_LEVEL.get(str((ctx.meta or {}).get(LOG_LEVEL_META_KEY)))
+            if asked is not None:
+                let_through(asked)
             token = _REQUEST.set(ctx)
             try:
                 return await call_next(ctx)
@@ -401,6 +413,8 @@ class ClientLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         ctx = _REQUEST.get()
         wanted = self.levels.get(_connection(ctx)) if ctx is not None else None
+        if ctx is not None and wanted is None:  # 2026-07-28: the request itself opts in, at a level
+            wanted = _PY_LEVEL.get(str((ctx.meta or {}).get(LOG_LEVEL_META_KEY)))
         if wanted is None or record.levelno < wanted:
             return
         try:

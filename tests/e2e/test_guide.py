@@ -83,3 +83,21 @@ async def test_the_client_sets_the_log_level_and_sees_notable_events(tmp_path: P
         r = await c.call_tool("request_token", {"username": "hpcrobot"})
         assert not r.is_error
     assert any(p.level in ("info", "warning") and "sjtu_hpc_mcp" in (p.logger or "") for p in seen), seen
+
+
+@pytest.mark.parametrize("opt_in", [True, False])
+async def test_a_2026_request_that_opts_in_sees_the_events(tmp_path: Path, opt_in: bool) -> None:
+    seen: list[Any] = []
+
+    async def on_log(params: Any) -> None:
+        seen.append(params)
+
+    meta = {"io.modelcontextprotocol/logLevel": "info"} if opt_in else None
+    server = build_server(Settings(workspace=tmp_path, approval_wait=1))
+    async with Client(server, logging_callback=on_log) as c:  # 2026-07-28: no logging/setLevel
+        r = await c.call_tool("request_token", {"username": "hpcrobot"}, meta=meta)  # type: ignore[arg-type]
+        assert not r.is_error
+    if opt_in:
+        assert any(p.level == "info" and "password page" in str(p.data) for p in seen), seen
+    else:
+        assert seen == []
