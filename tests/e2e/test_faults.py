@@ -58,9 +58,10 @@ def survived(name: str) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def restore_lab_at_the_end() -> Iterator[None]:
+def restore_lab_at_the_end(lab: dict[str, Any]) -> Iterator[None]:
     yield
     lab_up()
+    resume_if_drained(lab)
 
 
 @pytest.fixture
@@ -274,7 +275,12 @@ async def test_the_certificate_expiring_mid_session(lab: dict[str, Any], workspa
 
 async def test_slurmctld_down(client: Client, lab: dict[str, Any]) -> None:
     pid = int((Path(lab["lab_dir"]) / "run" / "slurmctld.pid").read_text().split()[0])
-    os.kill(pid, signal.SIGKILL)
+    # SIGTERM, not SIGKILL: a killed slurmctld loses the job ids it handed out since its last state save,
+    # reuses them after the restart and drains the lab's node ("Duplicate jobid") for everyone.
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     try:
         t0 = time.monotonic()
         is_error, text, _ = await outcome(client, "run_slurm", command="squeue", node_group="pi")
@@ -285,8 +291,24 @@ async def test_slurmctld_down(client: Client, lab: dict[str, Any]) -> None:
         await alive(client)
     finally:
         lab_up()
+        resume_if_drained(lab)
     assert (await call(client, "run_slurm", command="squeue", node_group="pi"))["host"] == "pilogin"
     survived(f"slurmctld down (answered in {took:.1f} s)")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def resume_if_drained(lab: dict[str, Any]) -> None:
+    """Undo a drain a controller restart may cause, so other tests on the shared lab keep running jobs."""
+    node = lab["slurm_node"]
+    out = subprocess.run(["scontrol", "show", "node", node], capture_output=True, text=True).stdout
+    if "DRAIN" in out and "Duplicate jobid" in out:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
 
 
 # -- storage ----------------------------------------------------------------------------------------------
