@@ -246,7 +246,7 @@ async def test_cancel_needs_confirm_and_leaves_no_rsync_behind(
         r = await call(client, "transfer_data", action="start", source=f"lustre:{tag}", destination="vault", streams=4)
         tid = r["transfer"]["id"]
         assert r["transfer"]["streams"] == 4
-        assert len((await node(f"pgrep -f '[r]sync.*files-from=.*{tid}/list' || true")).split()) >= 4
+        assert len((await node(f"pgrep -f '[r]sync.*partial-dir=.*{tid}' || true")).split()) >= 4
         r = await call(client, "transfer_data", action="cancel", transfer_id=tid)
         assert r["transfer"]["state"] == "running" and "nothing done" in r["summary"]
         r = await call(client, "transfer_data", action="cancel", transfer_id=tid, confirm=True)

@@ -449,22 +449,57 @@ def test_file_list_is_nul_separated() -> None:
 SRC, DST = HOME + "/results", "/archive/" + REL + "/results"
 
 
-@pytest.mark.parametrize(("is_dir", "overwrite"), list(product([True, False], [True, False])))
-def test_rsync_argv(is_dir: bool, overwrite: bool) -> None:
-    argv = t.rsync_argv(SRC, DST, is_dir, overwrite, "/state/list.0" if is_dir else None)
+def _stream_meta(is_dir: bool, overwrite: bool, streams: int) -> t.Meta:
+    return _meta(
+        source=SRC,
+        destination=DST,
+        is_dir=is_dir,
+        overwrite=overwrite,
+        streams=streams,
+        stream_files=[1] * streams,
+        stream_bytes=[1] * streams,
+    )
+
+
+def _common(argv: list[str], overwrite: bool) -> None:
     assert argv[0] == "rsync"
     assert not [a for a in argv if a.startswith("--del") or a.startswith("--remove")], "never deletes"
     assert ("--ignore-existing" in argv) is (not overwrite)
-    assert argv[-3] == "--" and argv.count("--") == 1
-    assert f"--partial-dir={t.PARTIAL_DIR}" in argv and t.PARTIAL_DIR.startswith(".")
+    assert argv.count("--") == 1
+    assert f"--partial-dir={t.PARTIAL_DIR}-data-0123456789ab" in argv and t.PARTIAL_DIR.startswith(".")
     assert "--info=progress2" in argv and "-n" not in argv
-    if is_dir:
-        assert argv[-2:] == [SRC + "/", DST + "/"]
-        assert "--files-from=/state/list.0" in argv and "--from0" in argv
-    else:
-        assert argv[-2:] == [SRC, DST]
-        assert not [a for a in argv if a.startswith("--files-from")]
     assert argv.index("--") > max(i for i, a in enumerate(argv) if a.startswith("-") and a != "--")
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_stream_argvs_of_a_file_and_of_one_whole_folder(overwrite: bool) -> None:
+    (argv,), lists = t.stream_argvs(_stream_meta(False, overwrite, 1), "/state", [[]])
+    _common(argv, overwrite)
+    assert argv[-3:] == ["--", SRC, DST] and not lists
+    (argv,), lists = t.stream_argvs(_stream_meta(True, overwrite, 1), "/state", [[]])
+    _common(argv, overwrite)
+    assert argv[-3:] == ["--", SRC + "/", DST + "/"] and "-R" not in argv and not lists
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_stream_argvs_put_units_on_the_command_line(overwrite: bool) -> None:
+    units = [["a", "-rf dir", "c/d"], ["b b"]]
+    argvs, lists = t.stream_argvs(_stream_meta(True, overwrite, 2), "/state", units)
+    assert not lists and len(argvs) == 2
+    for argv, us in zip(argvs, units, strict=True):
+        _common(argv, overwrite)
+        assert "-R" in argv
+        assert argv[argv.index("--") + 1 :] == [*(f"{SRC}/./{u}" for u in us), DST + "/"]
+
+
+def test_stream_argvs_use_a_list_when_the_command_line_would_be_long() -> None:
+    many = [f"folder-{i:05d}" for i in range(3000)]
+    argvs, lists = t.stream_argvs(_stream_meta(True, False, 2), "/state", [many, ["x"]])
+    _common(argvs[0], False)
+    assert "--files-from=/state/list.0" in argvs[0] and "--from0" in argvs[0] and "-r" in argvs[0]
+    assert argvs[0][-3:] == ["--", SRC + "/", DST + "/"]
+    assert lists == {"/state/list.0": t.file_list(many)}
+    assert argvs[1][-2:] == [f"{SRC}/./x", DST + "/"]
 
 
 @pytest.mark.parametrize("is_dir", [True, False])
@@ -519,10 +554,10 @@ def _driver(mode: t.Mode, is_dir: bool = True, streams: int = 2) -> tuple[t.Meta
         stream_bytes=[1] * streams,
     )
     folder = HOME + "/.sjtu-hpc-mcp/transfers/" + EVIL
-    argvs = [
-        t.rsync_argv(m.source, m.destination, is_dir, mode == "move", f"{folder}/list.{i}" if is_dir else None)
-        for i in range(streams)
-    ]
+    units = [[f"{EVIL}-{i}"] for i in range(streams)] if is_dir else [[]]
+    if not is_dir:
+        m = m.model_copy(update={"streams": 1, "stream_files": [1], "stream_bytes": [1]})
+    argvs, _ = t.stream_argvs(m.model_copy(update={"overwrite": mode == "move"}), folder, units)
     return m, folder, t.driver_script(m, folder, argvs)
 
 
@@ -547,16 +582,18 @@ def test_driver_script_quotes_every_value(mode: t.Mode, is_dir: bool) -> None:
     tokens = [tok for line in lines if not line.startswith("#") for tok in _tokens(line)]
     # Each hostile value reaches the shell as one word, exactly as written.
     mkdir_target = m.destination if is_dir else m.destination.rsplit("/", 1)[0]
-    ends = (m.source + "/", m.destination + "/") if is_dir else (m.source, m.destination)
-    lists = {f"--files-from={folder}/list.{i}" for i in range(2)} if is_dir else set()
     streams = [_tokens(line) for line in lines if line.startswith("rsync ")]
-    assert len(streams) == 2
+    assert len(streams) == (2 if is_dir else 1)
+    ends: set[str] = set()
     for i, words in enumerate(streams):
-        assert words[words.index("--") + 1 : words.index("--") + 3] == list(ends)
-        assert not is_dir or f"--files-from={folder}/list.{i}" in words
+        want = [f"{m.source}/./{EVIL}-{i}", m.destination + "/"] if is_dir else [m.source, m.destination]
+        assert words[words.index("--") + 1 : words.index("--") + 1 + len(want)] == want
+        assert words[words.index("--") + 1 + len(want)] == ">"
+        ends |= set(want)
+    lists: set[str] = set()
     assert f"D={folder}" in tokens and mkdir_target in tokens
     # No fragment of a hostile value is ever a word of its own.
-    whole = {f"D={folder}", mkdir_target, *ends, *lists, m.source}  # m.source: a move's rm
+    whole = {f"D={folder}", mkdir_target, *ends, *lists, m.source, m.source + "/"}  # a move: verify, rm
     assert {tok for tok in tokens if "touch" in tok or "x|y" in tok or "`id`" in tok} <= whole
     assert not [tok for tok in tokens if tok.startswith(("$(", "`", "~"))]
     assert ("rm" in tokens) is (mode == "move")

@@ -71,19 +71,8 @@ class DataNodes:
     async def launch(self, meta: t.Meta, lists: Sequence[Sequence[str]]) -> str:
         """Write the state folder (meta, file lists, driver) and start the driver in a named tmux session."""
         folder = await self.folder(meta.node, meta.id)
-        listed = len(lists) > 1 or bool(lists[0])
-        argvs = [
-            t.rsync_argv(
-                meta.source,
-                meta.destination,
-                meta.is_dir,
-                meta.overwrite,
-                f"{folder}/list.{i}" if listed else None,
-                self.bwlimit_kib,
-            )
-            for i in range(len(lists))
-        ]
-        files: dict[str, str | bytes] = {f"{folder}/list.{i}": t.file_list(lst) for i, lst in enumerate(lists)}
+        argvs, lists_files = t.stream_argvs(meta, folder, lists, self.bwlimit_kib)
+        files: dict[str, str | bytes] = dict(lists_files)
         files[f"{folder}/meta.json"] = t.meta_json(meta)
         files[f"{folder}/run.sh"] = t.driver_script(meta, folder, argvs)
         await self.ssh.put_files(meta.node, files, mode=0o600, resolve=False)
