@@ -203,11 +203,10 @@ def test_docker_snippet_matches_the_image() -> None:
     assert any(w.endswith(":/home/hpc/.ssh/known_hosts:ro") for w in words)
 
 
-# README (after merging .proposed/README-issue9.md) shows each snippet file verbatim.
+# README shows each snippet file verbatim.
 README = (ROOT / "README.md").read_text()
 
 
-@pytest.mark.skipif("clients/vscode.json" not in README, reason="enable after merging .proposed/README-issue9.md")
 @pytest.mark.parametrize("name", sorted([*SNIPPETS, "docker.json", "claude-code.sh"]))
 def test_readme_shows_each_snippet_verbatim(name: str) -> None:
     assert (CLIENTS / name).read_text().strip() in README, name

@@ -1,5 +1,5 @@
 """SKILL.md (AgentSkills format, metadata.openclaw): every tool and run_slurm command it names exists, and
-every one is named. Runs once SKILL.md is the version proposed in .proposed/SKILL.md."""
+every one is named."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from sjtu_hpc_mcp.settings import Settings
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]
 SKILL = (ROOT / "SKILL.md").read_text()
-MERGED = '"openclaw"' in SKILL.split("\n---", 1)[0]
-needs_merge = pytest.mark.skipif(not MERGED, reason="enable after merging .proposed/SKILL.md into SKILL.md")
 
 
 def frontmatter(text: str) -> dict[str, str]:
@@ -30,7 +28,6 @@ def first_column(text: str, heading: str) -> set[str]:
     return set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M))
 
 
-@needs_merge
 def test_frontmatter_is_agentskills_with_openclaw_metadata() -> None:
     fm = frontmatter(SKILL)
     assert re.fullmatch(r"[a-z0-9-]{1,64}", fm["name"])
@@ -40,7 +37,6 @@ def test_frontmatter_is_agentskills_with_openclaw_metadata() -> None:
     assert any(i["kind"] == "uv" and "sjtu-hpc-mcp" in i["bins"] and i["package"] for i in meta["install"])
 
 
-@needs_merge
 async def test_every_tool_and_command_is_named_and_exists(tmp_path: Path) -> None:
     async with Client(build_server(Settings(workspace=tmp_path))) as c:
         tools = {t.name: t for t in (await c.list_tools()).tools}
@@ -52,16 +48,6 @@ async def test_every_tool_and_command_is_named_and_exists(tmp_path: Path) -> Non
     assert unknown <= set(tools), unknown - set(tools)
 
 
-@needs_merge
 def test_it_says_what_to_tell_the_person_and_how_often_to_poll() -> None:
     assert "交我办" in SKILL and "waiting_for_approval" in SKILL and "known_hosts" in SKILL
     assert re.search(r"once a minute|wait_s", SKILL)
-
-
-def test_the_proposal_itself_passes(tmp_path: Path) -> None:
-    """Until the merge, the same checks run on .proposed/SKILL.md when it is there (not committed)."""
-    proposal = ROOT / ".proposed/SKILL.md"
-    if not proposal.exists():
-        pytest.skip("no .proposed/SKILL.md in this checkout")
-    fm = frontmatter(proposal.read_text())
-    assert json.loads(fm["metadata"])["openclaw"]["requires"]["bins"] == ["sjtu-hpc-mcp"]
