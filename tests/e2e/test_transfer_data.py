@@ -246,7 +246,10 @@ async def test_cancel_needs_confirm_and_leaves_no_rsync_behind(
         r = await call(client, "transfer_data", action="start", source=f"lustre:{tag}", destination="vault", streams=4)
         tid = r["transfer"]["id"]
         assert r["transfer"]["streams"] == 4
-        assert len((await node(f"pgrep -f '[r]sync.*partial-dir=.*{tid}' || true")).split()) >= 4
+        deadline = time.monotonic() + 15  # a loaded machine may take a moment to start tmux and the streams
+        while len((await node(f"pgrep -f '[r]sync.*partial-dir=.*{tid}' || true")).split()) < 4:
+            assert time.monotonic() < deadline, "the four streams never showed up on the data node"
+            await asyncio.sleep(0.1)
         r = await call(client, "transfer_data", action="cancel", transfer_id=tid)
         assert r["transfer"]["state"] == "running" and "nothing done" in r["summary"]
         r = await call(client, "transfer_data", action="cancel", transfer_id=tid, confirm=True)

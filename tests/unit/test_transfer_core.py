@@ -8,6 +8,7 @@ import shlex
 import subprocess
 from collections import Counter
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1022,3 +1023,10 @@ def test_meta_refuses_figures_that_do_not_match_its_streams() -> None:
         t.Meta.model_validate(broken)
     with pytest.raises(ValueError):
         t.Meta.model_validate(meta.model_dump() | {"id": "pilogin-0123456789ab"})
+
+
+def test_a_full_pool_is_named_from_a_real_rsync_log() -> None:
+    log = (Path(__file__).parents[1] / "lab" / "recorded" / "rsync_pool_full.log").read_text()
+    errors = t.error_lines(log)
+    assert any("No space left on device" in e for e in errors)  # it follows a progress update on its line
+    assert t.cause_of(11, errors)[0] == "the destination is full or your quota is exhausted"

@@ -572,8 +572,18 @@ def last_progress(log: str) -> StreamProgress | None:
 
 
 def error_lines(log: str, limit: int = 5) -> list[str]:
-    lines = [ln.strip() for ln in re.split(r"[\r\n]", log) if ln.strip() and not _PROGRESS.match(ln)]
-    return [ln[:300] for ln in lines if "rsync" in ln or "error" in ln.lower() or "denied" in ln][-limit:]
+    """rsync's complaints in a stream's log; one may follow a progress update on the same line."""
+    lines: list[str] = []
+    for ln in re.split(r"[\r\n]", log):
+        if _PROGRESS.match(ln):
+            at = ln.find("rsync")
+            if at < 0:
+                continue
+            ln = ln[at:]
+        ln = ln.strip()
+        if ln and ("rsync" in ln or "error" in ln.lower() or "denied" in ln):
+            lines.append(ln[:300])
+    return lines[-limit:]
 
 
 class TransferStatus(BaseModel):
