@@ -86,3 +86,23 @@ def test_quota_lines_tolerate_junk() -> None:
     assert quota_lines("user", "u", {"quotas": ["x", 3]}) == []
     (q,) = quota_lines("user", "u", {"something": "else"})
     assert q.used is None and q.filesystem == "?"
+
+
+def test_user_info_resolves_homes_and_drops_secrets() -> None:
+    from sjtu_hpc_mcp.core.account import user_info
+    from sjtu_hpc_mcp.core.platform import load_platform
+
+    raw = {
+        "uid": "hpcrobot",
+        "uidNumber": "1001",
+        "home": "%H/home/acct-hpc/hpcrobot",
+        "email": "a@b.c",
+        "jAccount": "",
+        "password": "never-shown",
+        "loginShell": "/bin/bash",
+    }
+    u = user_info(load_platform(), "hpcrobot", raw, "sy")
+    assert u.home == "/dssg/home/acct-hpc/hpcrobot" and u.account == "acct-hpc" and u.uid_number == 1001
+    assert u.homes["pi"] == "/lustre/home/acct-hpc/hpcrobot"
+    assert u.email_bound and not u.jaccount_bound
+    assert "password" not in u.other and u.other["loginShell"] == "/bin/bash"

@@ -10,7 +10,7 @@ import posixpath
 import re
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from .errors import HpcError
 from .platform import Platform
@@ -149,3 +149,43 @@ def quota_left_on(lines: list[QuotaLine], pool_root: str) -> int | None:
         if q.limit_bytes and q.used_bytes is not None and name in q.filesystem.lower()
     ]
     return min(left) if left else None
+
+
+class UserInfo(BaseModel):
+    username: str
+    uid_number: int | None = None
+    gid_number: int | None = None
+    home: str | None = None
+    homes: dict[str, str] = {}
+    account: str | None = None
+    email_bound: bool
+    jaccount_bound: bool
+    contact: str | None = None
+    other: dict[str, Any] = Field(default_factory=dict, description="Other non-secret fields as received.")
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def user_info(platform: Platform, user: str, raw: dict[str, Any], group: str | None) -> UserInfo:
+    """The API's user record for a person to read: homes per node group, the account, bound channels."""
+    home_template = raw.get("home") or raw.get("homeDirectory")
+    by_group = homes(platform, home_template) if isinstance(home_template, str) else {}
+    home = by_group.get(group) if group else raw.get("homeDirectory") or by_group.get("pi")
+    known = {"uid", "uidNumber", "gidNumber", "home", "homeDirectory", "email", "jAccount", "contact"}
+    return UserInfo(
+        username=str(raw.get("uid") or user),
+        uid_number=_int(raw.get("uidNumber")),
+        gid_number=_int(raw.get("gidNumber")),
+        home=home,
+        homes=by_group,
+        account=account_of(home) if home else None,
+        email_bound=bool(raw.get("email")),
+        jaccount_bound=bool(raw.get("jAccount")),
+        contact=raw.get("contact"),
+        other={k: v for k, v in without_secrets(raw).items() if k not in known},
+    )

@@ -20,7 +20,7 @@ from .._mcp import (
     read_only,
     tool_errors,
 )
-from ..core.account import QuotaLine, account_of, homes, quota_lines, without_secrets
+from ..core.account import QuotaLine, UserInfo, quota_lines, user_info
 from ..core.errors import HpcError
 from ..core.policy import needs_confirmation
 from ..services import Services, services
@@ -32,48 +32,9 @@ NEW_PASSWORD_PAGE = "new_password"  # noqa: S105 (a page name)
 Group = Literal["pi", "kp", "sy"]
 
 
-class UserInfo(BaseModel):
-    username: str
-    uid_number: int | None = None
-    gid_number: int | None = None
-    home: str | None = None
-    homes: dict[str, str] = {}
-    account: str | None = None
-    email_bound: bool
-    jaccount_bound: bool
-    contact: str | None = None
-    other: dict[str, Any] = Field(default_factory=dict, description="Other non-secret fields as received.")
-
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
-def user_info(svc: Services, user: str, raw: dict[str, Any], group: Group | None) -> UserInfo:
-    home_template = raw.get("home") or raw.get("homeDirectory")
-    by_group = homes(svc.platform, home_template) if isinstance(home_template, str) else {}
-    home = by_group.get(group) if group else raw.get("homeDirectory") or by_group.get("pi")
-    known = {"uid", "uidNumber", "gidNumber", "home", "homeDirectory", "email", "jAccount", "contact"}
-    return UserInfo(
-        username=str(raw.get("uid") or user),
-        uid_number=_int(raw.get("uidNumber")),
-        gid_number=_int(raw.get("gidNumber")),
-        home=home,
-        homes=by_group,
-        account=account_of(home) if home else None,
-        email_bound=bool(raw.get("email")),
-        jaccount_bound=bool(raw.get("jAccount")),
-        contact=raw.get("contact"),
-        other={k: v for k, v in without_secrets(raw).items() if k not in known},
-    )
-
-
 async def fetch_user(svc: Services, group: Group | None = None) -> UserInfo:
     user = require_user(svc)
-    return user_info(svc, user, await svc.api.get_user(require_token(svc), user), group)
+    return user_info(svc.platform, user, await svc.api.get_user(require_token(svc), user), group)
 
 
 class QuotaResult(BaseModel):

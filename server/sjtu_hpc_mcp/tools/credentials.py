@@ -23,6 +23,7 @@ from ..core.export import (
     parse_records,
     replacements,
 )
+from ..core.person import login_user
 from ..core.policy import needs_confirmation
 from ..services import Services, services
 from ..shell.credentials import (
@@ -75,16 +76,7 @@ def current_status(svc: Services) -> CredentialStatus:
 def known_user(svc: Services, given: str | None = None) -> str | None:
     if given:
         return check_username(given)
-    if svc.settings.user or svc.store.user():
-        return svc.settings.user or svc.store.user()
-    cert = svc.store.read_text(CERTIFICATE)
-    if cert:
-        try:
-            principals = parse_certificate(cert).principals
-        except HpcError:
-            return None
-        return principals[0] if principals else None
-    return None
+    return login_user(svc.settings.user, svc.store.user(), svc.store.read_text(CERTIFICATE))
 
 
 def require_token(svc: Services) -> str:
