@@ -43,7 +43,11 @@ def register(mcp: MCPServer[Services]) -> None:
         ctx: Context[Any, Any],
         command: Annotated[
             s.Command,
-            Field(description="job_output: tail of a job's stdout/stderr. wait: until jobs end (≤ wait_s), outcome."),
+            Field(
+                description="sinfo: partitions, load. squeue: queued/running jobs. sacct: finished jobs (24 h). "
+                "seff: CPU/memory use. sbatch: submit (test_only: estimate). scancel: cancel (confirm). "
+                "job_output: stdout/stderr tail. wait: until jobs end (≤ wait_s), outcome."
+            ),
         ],
         partition: Annotated[Partition | None, Field(description="Picks the cluster; required for sbatch.")] = None,
         node_group: Annotated[
