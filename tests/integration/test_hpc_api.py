@@ -350,8 +350,17 @@ def test_invalid_base_url() -> None:
         assert info.value.code == "E_API_UNREACHABLE"
 
 
-async def test_logs_only_method_path_status(api: HpcApi, caplog: pytest.LogCaptureFixture, secrets: Secrets) -> None:
+async def test_logs_only_method_path_status(
+    api: HpcApi, caplog: pytest.LogCaptureFixture, secrets: Secrets, monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.DEBUG)
+    # Earlier tests in this process may have reconfigured logging (a server's logging capability, a
+    # uvicorn config): make sure this module's records reach caplog.
+    for name in ("sjtu_hpc_mcp", "sjtu_hpc_mcp.shell", "sjtu_hpc_mcp.shell.hpc_api"):
+        lg = logging.getLogger(name)
+        monkeypatch.setattr(lg, "disabled", False)
+        monkeypatch.setattr(lg, "propagate", True)
+        monkeypatch.setattr(lg, "level", logging.NOTSET if name != "sjtu_hpc_mcp" else logging.DEBUG)
     token = await login(api)
     pair = await api.gen_key(token, USER)
     secrets.add(pair.private_key.strip())
