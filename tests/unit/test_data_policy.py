@@ -32,6 +32,7 @@ from sjtu_hpc_mcp.core.policy import (
     needs_confirmation,
     personal_root,
     refuse_cold_reads,
+    refuse_job_paths_elsewhere,
     resolve_personal,
     transfer_consent_missing,
 )
@@ -241,6 +242,42 @@ ROWS = [
         id="§4 a job reading /archive is refused",
     ),
     pytest.param(partial(refuse_cold_reads, P, "cat " + HOME + "/x"), None, id="§4 a job reading /lustre passes"),
+    # -- §3: a job's output and folder stay in its group's hot storage (seen only from its nodes) -----
+    *[
+        pytest.param(
+            partial(refuse_job_paths_elsewhere, P, group, {"output": path}),
+            None,
+            id=f"§3 {group} job output in {path} passes",
+        )
+        for group, path in (
+            ("pi", HOME + "/logs/%x-%j.out"),
+            ("pi", "/scratch/" + REL + "/o"),
+            ("kp", HOME + "/o"),
+            ("sy", "/dssg/" + REL + "/o"),
+            ("pi", "/lustre"),
+        )
+    ],
+    *[
+        pytest.param(
+            partial(refuse_job_paths_elsewhere, P, group, {field: path}),
+            refused("E_JOB_PATH", field, group),
+            id=f"§3 {group} job {field} in {path} is refused",
+        )
+        for group, field, path in (
+            ("pi", "output", "/tmp/o"),
+            ("pi", "error", "/dssg/" + REL + "/e"),
+            ("sy", "workdir", HOME),
+            ("kp", "output", "/scratch/" + REL + "/o"),
+            ("pi", "output", "/lustre/../tmp/o"),
+            ("pi", "output", "/lustrefs/o"),
+            ("pi", "workdir", "/"),
+        )
+    ],
+    pytest.param(
+        partial(refuse_job_paths_elsewhere, P, "pi", {"output": None, "error": "rel/x"}),
+        None,
+        id="§3 no path, or a relative one (refused by its own check), passes this rule",
+    ),
     # -- §4: personal folders (the same personal path in every pool) -------------------------------
     pytest.param(partial(home_rel, HOME), REL, id="§4 personal part of a /lustre home"),
     pytest.param(partial(home_rel, "/dssg/home/acct-hpc/hpcrobot"), REL, id="§4 personal part of a /dssg home"),

@@ -31,6 +31,12 @@ class NodeGroup(_Frozen):
     hot_storage: str
     job_entry: str
     data_entry: str
+    # Where a job of this group may write its output and work: the hot storage unless the table says more.
+    job_paths: tuple[str, ...] = ()
+
+    @property
+    def job_roots(self) -> tuple[str, ...]:
+        return self.job_paths or (self.hot_storage,)
 
 
 class Storage(_Frozen):

@@ -109,6 +109,26 @@ def refuse_cold_reads(platform: Platform, *texts: str | None) -> None:
         )
 
 
+def refuse_job_paths_elsewhere(platform: Platform, group: str, paths: Mapping[str, str | None]) -> None:
+    """A job's output, error and working folder lie in its group's hot storage (PLATFORM.md §3–§4).
+
+    Job data is visible only from the group's nodes: output in a compute node's /tmp or in another
+    group's pool is lost to the person (and to job_output).
+    """
+    roots = platform.group(group).job_roots
+    for field, path in paths.items():
+        if not path or not path.startswith("/"):
+            continue  # a relative path is refused by the option's own check
+        norm = posixpath.normpath(path)
+        if not any(norm == r or norm.startswith(r.rstrip("/") + "/") for r in roots):
+            raise HpcError(
+                "E_JOB_PATH",
+                f"The job's {field} {path[:200]!r} is outside the hot storage of node group {group} "
+                f"({', '.join(roots)}).",
+                f"Put it under {roots[0]}, e.g. in the person's home there, or leave it out for the default.",
+            )
+
+
 def time_limit_warnings(platform: Platform, partition: str, seconds: int | None) -> list[str]:
     """The docs' partition limits are hints, not rules: say so instead of refusing."""
     limit = platform.max_minutes_of(partition)

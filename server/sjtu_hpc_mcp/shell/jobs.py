@@ -23,7 +23,14 @@ from ..core import slurm as s
 from ..core.errors import HpcError
 from ..core.person import login_user
 from ..core.platform import Platform
-from ..core.policy import Route, needs_confirmation, of_other_group, refuse_cold_reads, time_limit_warnings
+from ..core.policy import (
+    Route,
+    needs_confirmation,
+    of_other_group,
+    refuse_cold_reads,
+    refuse_job_paths_elsewhere,
+    time_limit_warnings,
+)
 from ..core.results import table
 from ..core.slurm import commands as c
 from ..core.slurm import limits as lm
@@ -108,6 +115,9 @@ class SlurmJobs:
         o = req.options
         script, added = sc.prepare_script(req.script)
         refuse_cold_reads(self.platform, script, o.output, o.error, o.workdir)
+        refuse_job_paths_elsewhere(
+            self.platform, route.group, {"output": o.output, "error": o.error, "workdir": o.workdir}
+        )
         limit_s = None if o.time is None else duration_seconds(o.time)
         warnings = time_limit_warnings(self.platform, req.partition, limit_s) + added
         mark = sc.new_mark(uuid.uuid4().hex)
