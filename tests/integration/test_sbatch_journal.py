@@ -82,18 +82,20 @@ async def test_lost_reply_of_a_finished_job_is_found_through_sacct(svc: Services
     assert mine.stdout.count(lines[0]["mark"]) == 2  # --comment and the script path, one submission
 
 
-async def test_job_output_reads_a_forgotten_job_from_the_journal(svc: Services) -> None:
+async def test_job_output_reads_a_forgotten_job_from_the_journal(svc: Services, lab: dict[str, Any]) -> None:
     route = job_route(svc.platform, partition="cpu")
+    err_path = f"{lab['home']}/mcp-journal-%j.err"  # a job's files stay in its group's hot storage
     jobs = SlurmJobs(svc.settings, svc.platform, svc.ssh, JobJournal(svc.settings.workspace))
     script = "#!/bin/bash\necho out-line\necho err-line >&2\n"
-    sub = await jobs.submit(route, SbatchRequest("cpu", script, JobOptions(error="/tmp/mcp-journal-%j.err"), False))
+    sub = await jobs.submit(route, SbatchRequest("cpu", script, JobOptions(error=err_path), False))
     assert sub.submission is not None and sub.submission.job_id is not None
     job_id = sub.submission.job_id
     await jobs.watch(route.node).wait([job_id], 40)
     out = await jobs.output(route, JobOutputRequest(job_id, "stdout", 4096))
     assert out.output is not None and out.output.from_journal and "out-line" in out.output.text
     err = await jobs.output(route, JobOutputRequest(job_id, "stderr", 4096))
-    assert err.output is not None and err.output.path == f"/tmp/mcp-journal-{job_id}.err"
+    assert err.output is not None and err.output.path == err_path.replace("%j", job_id)
+    Path(err.output.path).unlink(missing_ok=True)
     assert "err-line" in err.output.text
     with pytest.raises(HpcError) as e:
         await jobs.output(route, JobOutputRequest("999999", "stdout", 4096))
