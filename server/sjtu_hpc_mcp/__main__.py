@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes.util
 import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,9 +49,8 @@ def _serve_http(settings: Settings) -> None:
     except ValueError as exc:
         print(f"sjtu-hpc-mcp: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    with quick_library_probe():
-        from ._mcp import serve_http
-        from .app import build_server
+    from ._mcp import serve_http
+    from .app import build_server
 
     serve_http(
         build_server(settings),
@@ -66,41 +62,13 @@ def _serve_http(settings: Settings) -> None:
     )
 
 
-_LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/usr/local/lib64")
-
-
-@contextlib.contextmanager
-def quick_library_probe() -> Iterator[None]:
-    """While asyncssh is imported, find shared libraries by listing the usual folders.
-
-    asyncssh probes for liboqs with ctypes.util.find_library, which runs ldconfig and, on a machine with
-    a C toolchain, gcc: about 300 ms of start-up. A library in another folder is found through
-    LD_LIBRARY_PATH; one found only by gcc's own search path is missed (then post-quantum key exchange
-    is simply not offered).
-    """
-    original = ctypes.util.find_library
-    folders = [*filter(None, os.environ.get("LD_LIBRARY_PATH", "").split(":")), *_LIB_DIRS]
-    arch = os.uname().machine
-
-    def find(name: str) -> str | None:
-        for folder in folders:
-            for sub in (Path(folder), Path(folder) / f"{arch}-linux-gnu"):
-                hits = sorted(sub.glob(f"lib{name}.so*")) if sub.is_dir() else []
-                if hits:
-                    return str(hits[0])
-        return None
-
-    ctypes.util.find_library = find
-    try:
-        yield
-    finally:
-        ctypes.util.find_library = original
-
-
 async def _serve_stdio(settings: Settings) -> None:
-    """Start connecting to the last-used entry node while the MCP SDK is imported (most of start-up)."""
-    with quick_library_probe():
-        from .services import Services
+    """Start connecting to the last-used entry node while the MCP SDK is imported (most of start-up).
+
+    asyncssh is loaded by the first SSH operation (shell.sshlib): here by the early connection when
+    there are credentials to make one, else not at all before a tool needs it.
+    """
+    from .services import Services
 
     svc = Services.create(settings)
     warm = asyncio.create_task(svc.ssh.prewarm(svc.platform.entry_node("job", "pi"))) if settings.prewarm else None

@@ -82,18 +82,22 @@ def test_no_absolute_path_of_a_development_machine() -> None:
     assert not hits, "\n".join(hits)
 
 
-def test_start_up_spawns_no_process() -> None:
-    """asyncssh's liboqs probe (ctypes.util.find_library) runs ldconfig and gcc: ~300 ms where gcc exists."""
+def test_start_up_spawns_no_process_and_loads_asyncssh_only_when_used() -> None:
+    """asyncssh's liboqs probe (ctypes.util.find_library) runs ldconfig and gcc: ~300 ms where gcc exists.
+
+    Start-up does not import asyncssh at all; the first SSH operation does, without spawning either.
+    """
     code = """
 import sys
 spawned = []
 sys.addaudithook(lambda ev, args: spawned.append(args[0]) if ev in ("subprocess.Popen", "os.posix_spawn") else None)
-from sjtu_hpc_mcp.__main__ import quick_library_probe
-with quick_library_probe():
-    import sjtu_hpc_mcp.services
+import sjtu_hpc_mcp.services
 import sjtu_hpc_mcp.app
-print(repr(spawned))
+print("asyncssh" in sys.modules, repr(spawned))
+from sjtu_hpc_mcp.shell.sshlib import asyncssh, loaded
+key = asyncssh.generate_private_key("ssh-ed25519")
+print(loaded(), type(key).__module__.split(".")[0], repr(spawned))
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "[]"
+    assert r.stdout.split("\n")[:2] == ["False []", "True asyncssh []"]

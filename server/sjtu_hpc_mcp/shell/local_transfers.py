@@ -31,11 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-import asyncssh
-
 from ..core.errors import HpcError
 from ..core.transfer import LOCAL_ID_RE, MAX_LISTED, State, TransferStatus
 from .ssh import SshPool
+from .sshlib import asyncssh
 
 log = logging.getLogger(__name__)
 
@@ -468,15 +467,18 @@ class _Job:
 
 
 _RESUME_FIX = "Start the same transfer again; it resumes where it stopped."
-_CONN_LOST = (
-    asyncssh.SFTPConnectionLost,
-    asyncssh.SFTPNoConnection,
-    asyncssh.ConnectionLost,
-    asyncssh.DisconnectError,
-    BrokenPipeError,
-    ConnectionResetError,
-    EOFError,
-)
+
+
+def _conn_lost() -> tuple[type[BaseException], ...]:
+    return (
+        asyncssh.SFTPConnectionLost,
+        asyncssh.SFTPNoConnection,
+        asyncssh.ConnectionLost,
+        asyncssh.DisconnectError,
+        BrokenPipeError,
+        ConnectionResetError,
+        EOFError,
+    )
 
 
 class _Lost(Exception):
@@ -536,7 +538,7 @@ class LocalTransfers:
                     "Rename it, or copy around it.",
                 ) from None
             except (OSError, asyncssh.SFTPError) as exc:
-                if isinstance(exc, _CONN_LOST):
+                if isinstance(exc, _conn_lost()):
                     raise HpcError("E_LOST", f"The connection to {node} was lost.", "Try again.") from None
                 raise HpcError(
                     "E_INSPECT", f"Cannot read {src_root} or {dst_root}: {_reason(exc)}.", "Check the paths."
@@ -727,7 +729,7 @@ class LocalTransfers:
                 elif s.kind != "d":
                     raise HpcError("E_DEST_NOT_DIR", f"{path} is not a folder at the destination.", "Remove it.")
         except (OSError, asyncssh.SFTPError) as exc:
-            if isinstance(exc, _CONN_LOST):
+            if isinstance(exc, _conn_lost()):
                 raise _Lost from None
             raise HpcError(
                 "E_MKDIR", f"Cannot create folders under {root}: {_reason(exc)}.", "Check permissions and space."
@@ -740,7 +742,7 @@ class LocalTransfers:
                 try:
                     await self._copy_file(job, src, dst, f)
                 except (OSError, asyncssh.SFTPError, HpcError) as exc:
-                    if isinstance(exc, _CONN_LOST):
+                    if isinstance(exc, _conn_lost()):
                         raise _Lost from None
                     full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
                     if full and isinstance(dst, _LocalEnd):

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncssh
-
 from ..core.certs import parse_certificate
 from ..core.errors import HpcError
 from ..settings import Settings
 from .credentials import CERTIFICATE, KEY, CredentialStore
+from .sshlib import asyncssh
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,11 @@ _CIPHERS = (
     "aes256-ctr",
 )
 LAST_NODE = "last_entry_node"  # not secret: which node to connect to early next time
-_LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError, EOFError)
+
+
+def _lost(*more: type[BaseException]) -> tuple[type[BaseException], ...]:
+    """The errors of a connection that went away (asyncssh's own are known once it is loaded)."""
+    return (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError, EOFError, *more)
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ class SshPool:
                         f"{argv[0]} on {node} did not finish within {limit_s or self.settings.command_timeout:.0f} s.",
                         "Try again later, or narrow the request.",
                     ) from None
-                except (*_LOST, asyncssh.ChannelOpenError) as exc:
+                except _lost(asyncssh.ChannelOpenError) as exc:
                     await self._drop(node, c)
                     if attempt + 1 < attempts:
                         log.info("connection to %s lost (%s); reconnecting once", node, type(exc).__name__)
@@ -309,7 +312,7 @@ class SshPool:
             try:
                 async with c.conn.start_sftp_client() as sftp:
                     yield sftp
-            except _LOST:
+            except _lost():
                 await self._drop(node, c)
                 raise HpcError(
                     "E_LOST", f"The connection to {node} was lost while {what}.", "Try again; it resumes."
