@@ -71,8 +71,8 @@ async def _serve_stdio(settings: Settings) -> None:
     from .services import Services
 
     svc = Services.create(settings)
-    warm = asyncio.create_task(svc.ssh.prewarm(svc.platform.entry_node("job", "pi"))) if settings.prewarm else None
     app = await asyncio.to_thread(importlib.import_module, "sjtu_hpc_mcp.app")
+    warm = asyncio.create_task(svc.ssh.prewarm(svc.platform.entry_node("job", "pi"))) if settings.prewarm else None
     try:
         await app.build_server(settings, svc).run_stdio_async()
     finally:

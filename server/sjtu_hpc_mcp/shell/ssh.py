@@ -21,6 +21,7 @@ from pathlib import Path
 from ..core.certs import parse_certificate
 from ..core.errors import HpcError
 from ..settings import Settings
+from . import sshlib
 from .credentials import CERTIFICATE, KEY, CredentialStore
 from .sshlib import asyncssh
 
@@ -97,7 +98,8 @@ class SshPool:
                 stamps += [0, 0]
         return (stamps[0], stamps[1], stamps[2], stamps[3])
 
-    def _client_key(self) -> tuple[asyncssh.SSHKey, asyncssh.SSHCertificate, str]:
+    def _credentials(self) -> tuple[Path, str, str]:
+        """The key file, certificate text and login user, checked without loading asyncssh."""
         key_path = self.store.path(KEY)
         cert_text = self.store.read_text(CERTIFICATE)
         if cert_text is None or not key_path.exists():
@@ -118,6 +120,10 @@ class SshPool:
         user = self.settings.user or self.store.user() or (cert.principals[0] if cert.principals else None)
         if not user:
             raise HpcError("E_NO_USER", "The certificate names no user.", "Call request_certificate for a new one.")
+        return key_path, cert_text, user
+
+    def _client_key(self) -> tuple[asyncssh.SSHKey, asyncssh.SSHCertificate, str]:
+        key_path, cert_text, user = self._credentials()
         try:
             key = asyncssh.read_private_key(key_path)
             ssh_cert = asyncssh.import_certificate(cert_text)
@@ -328,7 +334,8 @@ class SshPool:
         if node not in self.settings.known_nodes:
             node = default_node
         try:
-            self._client_key()
+            self._credentials()
+            await asyncio.to_thread(sshlib.load)  # off the event loop, which is answering the client meanwhile
             c = await self._acquire(node)
             c.release()
         except (HpcError, OSError) as exc:
