@@ -7,6 +7,7 @@ connection while the SDK (most of the start-up time) is still being imported.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .core.platform import Platform, load_platform
@@ -20,6 +21,7 @@ from .shell.journal import JobJournal
 from .shell.local_transfers import LocalTransfers
 from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
+from .shell.transfers import DataOps
 
 if TYPE_CHECKING:
     from ._mcp import Context
@@ -54,6 +56,11 @@ class Services:
             approvals=Approvals(),
             jobs=SlurmJobs(settings, platform, ssh, JobJournal(settings.workspace)),
         )
+
+    @cached_property
+    def transfers(self) -> DataOps:
+        """transfer_data and manage_storage, built from the objects above."""
+        return DataOps(self.settings, self.platform, self.data, self.local, self.api)
 
     async def aclose(self) -> None:
         for page in self.pages.values():

@@ -775,3 +775,22 @@ def differences(items: Sequence[Itemized], limit: int) -> list[str]:
 
 def meta_json(meta: Meta) -> str:
     return json.dumps(meta.model_dump(), separators=(",", ":"))
+
+
+# -- which pools an act involves ---------------------------------------------------------------------
+
+
+def pool_of(platform: Platform, spec: Spec, role: str) -> str:
+    """The storage root an end is on, before anything is resolved: enough to pick the data node."""
+    if spec.kind == "path":
+        assert spec.path is not None
+        return platform.storage_of(spec.path).root
+    if spec.pool == "cold":
+        return platform.cold_view if role == "source" else platform.cold_pools[0]
+    assert spec.pool is not None
+    return spec.pool
+
+
+def space_pools(platform: Platform) -> list[str]:
+    """The pools whose free space a transfer may need (the union view over the cold pools is not one)."""
+    return [root for root, st in platform.storage.items() if not st.union_of]
