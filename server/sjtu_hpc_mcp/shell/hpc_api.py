@@ -108,6 +108,12 @@ def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
+# One person's server: a few requests at once are plenty (a two-factor wait holds one open), and
+# keeping at most API_KEEPALIVE idle connections bounds the descriptors a burst of calls leaves behind.
+API_KEEPALIVE = 4
+API_LIMITS = httpx2.Limits(max_connections=8, max_keepalive_connections=API_KEEPALIVE)
+
+
 class HpcApi:
     def __init__(
         self,
@@ -140,6 +146,7 @@ class HpcApi:
                 transport=self._transport,
                 follow_redirects=True,
                 max_redirects=3,
+                limits=API_LIMITS,
                 headers={"User-Agent": f"sjtu-hpc-mcp/{__version__}"},
                 event_hooks={"request": [self._same_origin]},
             )
