@@ -104,3 +104,37 @@ async def test_a_failing_poll_is_reported_when_nothing_was_learned(monkeypatch: 
     with pytest.raises(HpcError):
         await watch.wait(["1"], 0.3)
     await watch.aclose()
+
+
+async def test_a_node_lost_after_the_first_answer_is_an_error_not_a_stale_state() -> None:
+    """The job was seen RUNNING, then every poll fails: the wait does not report RUNNING as current."""
+    answered = 0
+
+    async def poll(ids: list[str]) -> dict[str, JobUsage]:
+        nonlocal answered
+        if answered:
+            raise HpcError("E_LOST", "The connection to pilogin was lost.", "Try again in a moment.")
+        answered += 1
+        return {j: usage(j, "RUNNING") for j in ids}
+
+    watch = JobWatch("pilogin", poll)
+    with pytest.raises(HpcError) as err:
+        await watch.wait(["7"], 1.0)
+    assert err.value.code == "E_LOST"
+    await watch.aclose()
+
+
+async def test_a_job_seen_ended_stays_ended_when_later_polls_fail() -> None:
+    calls = 0
+
+    async def poll(ids: list[str]) -> dict[str, JobUsage]:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise HpcError("E_LOST", "lost", "again")
+        return {j: usage(j, "COMPLETED" if j == "1" else "RUNNING") for j in ids}
+
+    watch = JobWatch("pilogin", poll)
+    found = await watch.wait(["1"], 1.0)
+    assert found["1"] is not None and found["1"].state == "COMPLETED"
+    await watch.aclose()

@@ -124,6 +124,11 @@ class JobWatch:
                     break
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self.updated.wait(), until - now)
+            # The last poll failed (the node went away): the states seen before are stale, so say why
+            # instead of reporting them as current. Jobs already ended stay ended.
+            unfinished = any((u := self.latest.get(j)) is None or not u.finished for j in job_ids)
+            if unfinished and self.error is not None and self.error[0] > since:
+                raise self.error[1]
         finally:
             for job_id in job_ids:
                 self.interest[job_id] -= 1
