@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sjtu_hpc_mcp.core.platform import within
 from sjtu_hpc_mcp.core.transfer import LOCAL_ID_RE
 from sjtu_hpc_mcp.shell.local_transfers import (
     _CHUNK,
@@ -11,7 +12,6 @@ from sjtu_hpc_mcp.shell.local_transfers import (
     PlanFile,
     Stat,
     compare,
-    inside,
     is_partial,
     link_target,
     local_transfer_id,
@@ -64,7 +64,7 @@ def test_resume_offset(partial: int, size: int, offset: int) -> None:
     ],
 )
 def test_link_targets(root: str, rel: str, target: str, is_inside: bool) -> None:
-    assert inside(root, link_target(root, rel, target)) is is_inside
+    assert within(link_target(root, rel, target), root) is is_inside
 
 
 F = Stat("f", 10, 100, 0o644)

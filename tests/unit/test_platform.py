@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sjtu_hpc_mcp.core.errors import HpcError
-from sjtu_hpc_mcp.core.platform import load_platform, normalize_path
+from sjtu_hpc_mcp.core.platform import load_platform, normalize_path, within
 
 P = load_platform()
 
@@ -139,3 +139,19 @@ def test_max_minutes() -> None:
     assert P.max_minutes_of("huge") == P.max_minutes_of("192c6t") == 2 * 24 * 60
     assert P.max_minutes_of("debug") == 20
     assert P.max_minutes_of("debug64c512g") == 60
+
+
+@pytest.mark.parametrize(
+    ("path", "root", "inside"),
+    [
+        ("/lustre", "/lustre", True),
+        ("/lustre/home/a", "/lustre", True),
+        ("/lustre/home/a", "/lustre/", True),
+        ("/lustrefs/a", "/lustre", False),
+        ("/lust", "/lustre", False),
+        ("/anything", "/", True),
+        ("/", "/", True),
+    ],
+)
+def test_within(path: str, root: str, inside: bool) -> None:
+    assert within(path, root) is inside

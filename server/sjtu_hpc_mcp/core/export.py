@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from .account import check_username
 from .certs import parse_certificate
 from .errors import HpcError
+from .platform import within
 from .policy import confine_local
 
 DEFAULT_FOLDER = "~/.ssh/sjtu-hpc"
@@ -109,7 +110,7 @@ def export_folder(resolved: str, shared: Iterable[str], default: str, credential
     check_config_path(resolved)
     folder = confine_local(resolved, [*shared, default])
     own = posixpath.normpath(credentials)
-    if folder == own or folder.startswith(own.rstrip("/") + "/"):
+    if within(folder, own):
         raise HpcError(
             "E_EXPORT_FOLDER",
             f"{folder} is the server's own credentials folder.",

@@ -104,7 +104,7 @@ class Platform(_Frozen):
         """The storage a path lives on, after normalising it (`/lustre/../archive` is cold)."""
         norm = normalize_path(path)
         for root, st in self.storage.items():
-            if norm == root or norm.startswith(root + "/"):
+            if within(norm, root):
                 return st
         raise HpcError(
             "E_PATH",
@@ -141,6 +141,12 @@ class Platform(_Frozen):
         dst = self.storage_of(pool)
         norm = normalize_path(path)
         return dst.root + norm[len(src.root) :]
+
+
+def within(path: str, root: str) -> bool:
+    """`path` is `root` or below it (both already normalised): `/lustre/x` is within `/lustre`, `/lustrefs` is not."""
+    root = root.rstrip("/")
+    return path == (root or "/") or path.startswith(root + "/")
 
 
 def normalize_path(path: str) -> str:

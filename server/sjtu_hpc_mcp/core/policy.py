@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .errors import HpcError
-from .platform import Platform, Storage, normalize_path
+from .platform import Platform, Storage, normalize_path, within
 
 # Acts that change or destroy something the person cares about: they need confirm=true.
 DESTRUCTIVE_ACTS = frozenset({"scancel", "update_user", "delete", "overwrite", "move", "cancel_transfer", "remove"})
@@ -119,8 +119,8 @@ def refuse_job_paths_elsewhere(platform: Platform, group: str, paths: Mapping[st
     for field, path in paths.items():
         if not path or not path.startswith("/"):
             continue  # a relative path is refused by the option's own check
-        norm = posixpath.normpath(path)
-        if not any(norm == r or norm.startswith(r.rstrip("/") + "/") for r in roots):
+        norm = normalize_path(path)
+        if not any(within(norm, r) for r in roots):
             raise HpcError(
                 "E_JOB_PATH",
                 f"The job's {field} {path[:200]!r} is outside the hot storage of node group {group} "
@@ -348,7 +348,7 @@ def confine_local(resolved: str, roots: Iterable[str]) -> str:
             "Share a folder as an MCP root in the client, or start the server with --local-root FOLDER.",
         )
     for root in allowed:
-        if norm == root or norm.startswith(root.rstrip("/") + "/"):
+        if within(norm, root):
             return norm
     raise HpcError(
         "E_LOCAL_ROOT",

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from ..core.errors import HpcError
+from ..core.platform import within
 from ..core.transfer import LOCAL_ID_RE, MAX_LISTED, State, TransferStatus
 from .ssh import SshPool
 from .sshlib import asyncssh
@@ -100,11 +101,6 @@ def partial_name(name: str) -> str:
 
 def is_partial(name: str) -> bool:
     return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
-
-
-def inside(root: str, path: str) -> bool:
-    root = root.rstrip("/") or "/"
-    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def link_target(root: str, rel: str, target: str) -> str:
@@ -434,7 +430,7 @@ async def _check_links(end: _End, root: str, entries: Mapping[str, Stat]) -> Non
         path = join(root, rel)
         lexical = link_target(root, rel, await end.readlink(path))
         resolved = await end.resolve(path)
-        if not inside(root, lexical) or (resolved is not None and not inside(root, resolved)):
+        if not within(lexical, root) or (resolved is not None and not within(resolved, root)):
             escaping.append(rel)
     if escaping:
         shown = ", ".join(sorted(escaping)[:5]) + (" …" if len(escaping) > 5 else "")
