@@ -95,7 +95,7 @@ async def test_unknown_jobs_and_the_time_limit() -> None:
 
 
 async def test_a_failing_poll_is_reported_when_nothing_was_learned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sjtu_hpc_mcp.core.slurm.requests.MAX_WAIT_S", 0.5)
+    monkeypatch.setattr(jobs_mod, "MAX_WAIT_S", 0.5)
 
     async def broken(ids: list[str]) -> dict[str, JobUsage]:
         raise HpcError("E_LOST", "lost", "again")

@@ -11,6 +11,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+# The longest any call waits before answering (job waits, transfer waits): clients give up after about 60 s.
+MAX_WAIT_S = 50.0
+
 Cell = str | int | float | bool | None
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 
 from ..core.errors import HpcError
+from ..core.results import MAX_WAIT_S
 from ..core.slurm import outcome as oc
-from ..core.slurm import requests as rq
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class JobWatch:
                     if all((u := self.latest.get(j)) is not None and u.finished for j in job_ids):
                         break
                 now = time.monotonic()
-                until = start + (wait_s if ready else rq.MAX_WAIT_S)
+                until = start + (wait_s if ready else MAX_WAIT_S)
                 if now >= until:
                     break
                 with suppress(TimeoutError):

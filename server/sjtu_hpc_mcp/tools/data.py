@@ -25,6 +25,7 @@ from .._mcp import (
 from ..core import transfer as t
 from ..core.data_results import StorageResult, TransferResult, storage_text, transfer_text
 from ..core.errors import HpcError
+from ..core.results import MAX_WAIT_S
 from ..services import Services, services
 
 # -- the tools --------------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def register(mcp: MCPServer[Services]) -> None:
         ] = None,
         transfer_id: TransferId | None = None,
         verify: Annotated[bool, Field(description="status: compare checksums of source and destination.")] = False,
-        wait_s: Annotated[float, Field(ge=0, le=50, description="Wait up to this long for the end.")] = 0,
+        wait_s: Annotated[float, Field(ge=0, le=MAX_WAIT_S, description="Wait up to this long for the end.")] = 0,
         limit: Annotated[int, Field(ge=1, le=1000)] = 50,
         confirm: Annotated[
             bool, Field(description="true only after the person agreed (overwrite, move, cancel).")

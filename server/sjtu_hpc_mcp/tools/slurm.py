@@ -20,6 +20,7 @@ from .._mcp import (
 )
 from ..core import slurm as s
 from ..core.policy import check_partitions_in_group, job_route
+from ..core.results import MAX_WAIT_S
 from ..core.slurm import requests as rq
 from ..core.slurm.patterns import JOB_ID_OR_TASKS, PARTITION, anchored
 from ..services import Services, services
@@ -65,7 +66,7 @@ def register(mcp: MCPServer[Services]) -> None:
         stream: s.Stream = "stdout",
         max_bytes: Annotated[int, Field(ge=1, le=65536, description="job_output tail size.")] = 8192,
         wait_s: Annotated[
-            float, Field(ge=0, le=rq.MAX_WAIT_S, description="wait: seconds to wait before returning the states.")
+            float, Field(ge=0, le=MAX_WAIT_S, description="wait: seconds to wait before returning the states.")
         ] = rq.DEFAULT_WAIT_S,
         limit: Annotated[int, Field(ge=1, le=1000, description="Max rows returned.")] = 100,
         confirm: Annotated[bool, Field(description="scancel: true only after the person agreed.")] = False,

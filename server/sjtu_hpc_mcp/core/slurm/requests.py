@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sjtu_hpc_mcp.core.errors import HpcError
-from sjtu_hpc_mcp.core.results import Cell, Table, table
+from sjtu_hpc_mcp.core.results import MAX_WAIT_S, Cell, Table, table
 from sjtu_hpc_mcp.core.slurm import commands as c
 from sjtu_hpc_mcp.core.slurm import validate as v
 from sjtu_hpc_mcp.core.slurm.parse import (
@@ -27,7 +27,6 @@ from sjtu_hpc_mcp.core.slurm.results import Command, Stream
 from sjtu_hpc_mcp.core.slurm.script import base_job_id
 from sjtu_hpc_mcp.core.slurm.seff import SeffReport, parse_seff
 
-MAX_WAIT_S = 50.0  # clients give up on a call after about 60 s
 DEFAULT_WAIT_S = 45.0
 
 # The tool arguments each command uses (beyond command, partition, node_group, limit, confirm).
