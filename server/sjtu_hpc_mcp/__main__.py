@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import sys
@@ -63,18 +62,19 @@ def _serve_http(settings: Settings) -> None:
 
 
 async def _serve_stdio(settings: Settings) -> None:
-    """Start connecting to the last-used entry node while the MCP SDK is imported (most of start-up).
+    """Serve over stdio; once the SDK is imported, connect early to the last-used entry node.
 
-    asyncssh is loaded by the first SSH operation (shell.sshlib): here by the early connection when
-    there are credentials to make one, else not at all before a tool needs it.
+    The early connection loads asyncssh (shell.sshlib) in a worker thread while the server answers
+    the client. Started before the SDK import it would compete with it for the CPU and delay
+    `initialize`; without credentials nothing loads asyncssh before a tool needs it.
     """
+    from .app import build_server
     from .services import Services
 
     svc = Services.create(settings)
-    app = await asyncio.to_thread(importlib.import_module, "sjtu_hpc_mcp.app")
     warm = asyncio.create_task(svc.ssh.prewarm(svc.platform.entry_node("job", "pi"))) if settings.prewarm else None
     try:
-        await app.build_server(settings, svc).run_stdio_async()
+        await build_server(settings, svc).run_stdio_async()
     finally:
         if warm is not None:
             warm.cancel()

@@ -1,7 +1,6 @@
 """The shell objects one server process owns, shared by every tool.
 
-Importing this module does not import the MCP SDK, so the server can start opening an SSH
-connection while the SDK (most of the start-up time) is still being imported.
+It does not import the MCP SDK: the shell is usable (and testable) without it.
 """
 
 from __future__ import annotations

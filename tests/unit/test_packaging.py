@@ -94,9 +94,9 @@ sys.addaudithook(lambda ev, args: spawned.append(args[0]) if ev in ("subprocess.
 import sjtu_hpc_mcp.services
 import sjtu_hpc_mcp.app
 print("asyncssh" in sys.modules, repr(spawned))
-from sjtu_hpc_mcp.shell.sshlib import asyncssh, loaded
+from sjtu_hpc_mcp.shell.sshlib import asyncssh
 key = asyncssh.generate_private_key("ssh-ed25519")
-print(loaded(), type(key).__module__.split(".")[0], repr(spawned))
+print("asyncssh" in sys.modules, type(key).__module__.split(".")[0], repr(spawned))
 """
     r = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr

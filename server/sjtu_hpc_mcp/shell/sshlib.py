@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["asyncssh", "loaded", "quick_library_probe"]
+__all__ = ["asyncssh", "load", "quick_library_probe"]
 
 _LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/usr/local/lib64")
 
@@ -67,10 +67,6 @@ def load() -> ModuleType:
                     warnings.filterwarnings("ignore", message=r"DSA is deprecated")
                     _module = importlib.import_module("asyncssh")
     return _module
-
-
-def loaded() -> bool:
-    return _module is not None
 
 
 class _OnFirstUse:
