@@ -31,6 +31,9 @@ from mcp.types import (
     Completion,
     CompletionArgument,
     CompletionContext,
+    ElicitRequest,
+    ElicitRequestURLParams,
+    ElicitResult,
     EmptyResult,
     InputRequiredResult,
     SetLevelRequestParams,
@@ -43,6 +46,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .core import schema
 from .core.errors import HpcError, error_text
+from .core.results import model_view, render
 
 __all__ = [
     "CallToolResult",
@@ -51,6 +55,7 @@ __all__ = [
     "CompletionContext",
     "Consent",
     "Context",
+    "InputRequiredResult",
     "MCPServer",
     "Resolve",
     "TextContent",
@@ -63,9 +68,11 @@ __all__ = [
     "mutating",
     "offer_url",
     "on_completion",
+    "open_url_input",
     "read_only",
     "serve_http",
     "tool_errors",
+    "url_input_answer",
 ]
 
 P = ParamSpec("P")
@@ -74,6 +81,7 @@ L = TypeVar("L")
 _SDK_PREFIX = re.compile(r"^Error executing tool [\w.-]+: ")
 _CODED = re.compile(r"^E_[A-Z0-9_]+: ")
 MAX_SHOWN = 3
+DRAIN_S = 1.0  # the longest a request waits for its log events to leave
 
 
 class MCPServer(SdkServer[L]):
@@ -150,9 +158,13 @@ class MCPServer(SdkServer[L]):
 
 
 def lean_output(output_schema: dict[str, Any]) -> dict[str, Any]:
-    """The result's fields and their types; nested objects only as "object" (the text part shows them)."""
-    cut = schema.lean(schema.shallow(output_schema, depth=1), output=True)
-    lean_schema: dict[str, Any] = schema.without_null_when_omitted(cut, set(output_schema.get("required", [])))
+    """The result's fields and their types; nested objects only as "object" (the text part shows them).
+
+    `lean()` sends no null and no empty list or object (core.results.model_view): such fields lose their
+    null branch and are not required, so the schema says exactly what a result may hold.
+    """
+    cut = schema.lean(schema.shallow(output_schema, depth=1), output=True)  # also without "required"
+    lean_schema: dict[str, Any] = schema.without_null_when_omitted(cut, set())
     return lean_schema
 
 
@@ -227,16 +239,13 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-def lean(model: BaseModel, text: str | None = None) -> CallToolResult:
-    """One compact copy in the text part (not the SDK's indented JSON), the model as structured content."""
-    body = text if text is not None else model.model_dump_json(exclude_none=True)
-    fields = type(model).model_fields
-    data = {
-        k: v
-        for k, v in model.model_dump(mode="json").items()
-        if v is not None or (k in fields and fields[k].is_required())
-    }
-    return CallToolResult(content=[TextContent(type="text", text=body)], structured_content=data)
+def lean(model: BaseModel) -> CallToolResult:
+    """The result as the model reads it (structured: no nulls, no empty lists) and the same data as lines of text.
+
+    Most hosts show their model only the structured part, text-only hosts only the text: both are complete.
+    """
+    data = model_view(model.model_dump(mode="json"))
+    return CallToolResult(content=[TextContent(type="text", text=render(data))], structured_content=data)
 
 
 class Approve(BaseModel):
@@ -260,10 +269,38 @@ def elicit_consent(ctx: Context[Any, Any], message: str) -> Elicit[Approve] | No
     return Elicit(message, Approve) if can_elicit(ctx) else None
 
 
-async def offer_url(ctx: Context[Any, Any], message: str, url: str) -> bool:
-    """Point the person at a page out of band (URL elicitation), where the client supports it."""
+MODERN = "2026-07-28"  # the first protocol revision with no server-to-client request outside a call's input
+
+
+def _elicits_url(ctx: Context[Any, Any]) -> bool:
     caps = ctx.client_capabilities
-    if caps is None or caps.elicitation is None or caps.elicitation.url is None:
+    return caps is not None and caps.elicitation is not None and caps.elicitation.url is not None
+
+
+def _modern(ctx: Context[Any, Any]) -> bool:
+    version = ctx.protocol_version
+    return version is not None and version >= MODERN
+
+
+def open_url_input(ctx: Context[Any, Any], key: str, message: str, url: str) -> InputRequiredResult | None:
+    """On 2026-07-28, where the client elicits URLs: the call's answer asks it to show `url` to the person
+    (multi-round-trip input); it calls again with the person's answer (`url_input_answer`). None elsewhere."""
+    if not (_modern(ctx) and _elicits_url(ctx)):
+        return None
+    params = ElicitRequestURLParams(message=message, url=url, elicitation_id=secrets.token_hex(8))
+    return InputRequiredResult(input_requests={key: ElicitRequest(params=params)})
+
+
+def url_input_answer(ctx: Context[Any, Any], key: str) -> str | None:
+    """The person's answer ("accept", "decline", "cancel") to the URL this call asked to show, if it carries one."""
+    answer = (ctx.input_responses or {}).get(key)
+    return answer.action if isinstance(answer, ElicitResult) else None
+
+
+async def offer_url(ctx: Context[Any, Any], message: str, url: str) -> bool:
+    """Point the person at a page out of band (a URL elicitation request in the call), where the client
+    supports it on a protocol that has such requests (before 2026-07-28); False elsewhere, at once."""
+    if not _elicits_url(ctx) or _modern(ctx):
         return False
     try:
         result = await ctx.elicit_url(message, url, elicitation_id=secrets.token_hex(8))
@@ -376,6 +413,7 @@ class ClientLog(logging.Handler):
         super().__init__(logging.DEBUG)
         self.levels: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._sending: set[asyncio.Task[None]] = set()
+        self._of_request: dict[int, set[asyncio.Task[None]]] = {}  # by id() of the request being handled
 
     @classmethod
     def install(cls, mcp: MCPServer[Any]) -> ClientLog:
@@ -401,10 +439,12 @@ class ClientLog(logging.Handler):
             if asked is not None:
                 let_through(asked)
             token = _REQUEST.set(ctx)
+            handler.begin(ctx)
             try:
                 return await call_next(ctx)
             finally:
                 _REQUEST.reset(token)
+                await handler.drain(ctx)  # a request's events go out before its answer (its session ends there)
 
         mcp._lowlevel_server.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
         mcp.middleware.append(remember_request)
@@ -429,6 +469,17 @@ class ClientLog(logging.Handler):
         task = loop.create_task(self._send(send))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+        if id(ctx) in self._of_request:  # not a task that outlived its request
+            self._of_request[id(ctx)].add(task)
+
+    def begin(self, ctx: Any) -> None:
+        self._of_request[id(ctx)] = set()
+
+    async def drain(self, ctx: Any) -> None:
+        """Wait (briefly) for the events sent while handling `ctx` to leave."""
+        pending = self._of_request.pop(id(ctx), None)
+        if pending:
+            await asyncio.wait(pending, timeout=DRAIN_S)
 
     @staticmethod
     async def _send(send: Awaitable[None]) -> None:

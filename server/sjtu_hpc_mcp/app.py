@@ -7,17 +7,14 @@ from contextlib import asynccontextmanager
 
 from . import __version__
 from ._mcp import MCPServer
+from .core.guide import first_map
+from .core.platform import load_platform
 from .services import Services
 from .settings import Settings
 from .shell.audit import AuditLog
 from .tools import account, credentials, data, guard, guide, slurm
 from .tools.guard import GuardedServer
 
-INSTRUCTIONS = (
-    "Acts for one person on the SJTU HPC platform (交我算). Start with credential_status. "
-    "Entry nodes are chosen from the partition or storage; destructive acts need confirm=true."
-)
-READ_ONLY_NOTE = " This server is read-only: it can look, never change anything."
 AUDIT_FILE = "audit.jsonl"
 
 
@@ -33,7 +30,7 @@ def build_server(settings: Settings, prepared: Services | None = None) -> MCPSer
     mcp = GuardedServer(
         "sjtu-hpc-mcp",
         version=__version__,
-        instructions=INSTRUCTIONS + (READ_ONLY_NOTE if settings.read_only else ""),
+        instructions=first_map(load_platform(), settings.read_only),
         lifespan=lifespan,
         log_level=settings.log_level,
         audit=AuditLog(settings.workspace / AUDIT_FILE),

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import asyncssh
 import pytest
 from mcp.client import Client
@@ -175,9 +176,11 @@ async def test_get_user_and_quota(double: tuple[str, DoubleState], workspace: Pa
         sy = await ok(c, "get_user", node_group="sy")
         assert sy["home"] == "/dssg/home/acct-hpc/hpcrobot"
         q = await ok(c, "query_quota")
-        names = {(line["quota_type"], line["name"]) for line in q["lines"]}
-        assert names == {("user", "hpcrobot"), ("account", "acct-hpc")}
-        assert any(line["limit"] and "iB" in line["used"] for line in q["lines"])
+        lines = [dict(zip(q["quota"]["columns"], row, strict=True)) for row in q["quota"]["rows"]]
+        assert {line["quota"] for line in lines} == {"user hpcrobot", "account acct-hpc"}
+        assert any(line["limit"] and "iB" in line["used"] for line in lines)
+        assert "raw" not in q and q["summary"].startswith(f"{len(lines)} quota lines")
+        assert "raw" in await ok(c, "query_quota", raw=True)
 
 
 async def test_update_user_needs_confirm_and_approval(
@@ -299,6 +302,58 @@ async def test_password_page_through_url_elicitation(
     async with stdio_server(args(url, workspace), mode="legacy", elicitation_callback=person) as c:
         r = await ok(c, "request_token", username="hpcrobot")
     assert asked and r["status"] == "issued"
+
+
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+async def test_password_page_as_input_on_2026_07_28(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path, answer: str
+) -> None:
+    """On 2026-07-28 the page goes back as the call's input_required (URL elicitation); the client calls again
+    with the person's answer, and that call waits for the password (accept) or returns the URL (decline)."""
+    from mcp.client.context import ClientRequestContext
+    from mcp.types import ElicitRequestParams, ElicitResult
+
+    url, _ = double
+    asked: list[str] = []
+
+    async def person(ctx: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        page = getattr(params, "url", None)
+        assert page and getattr(params, "mode", None) == "url", params
+        asked.append(page)
+        if answer == "accept":
+            threading.Thread(target=lambda: anyio.run(submit_password, page, PASSWORD), daemon=True).start()
+        return ElicitResult(action=answer)  # type: ignore[arg-type]
+
+    async with stdio_server(args(url, workspace, "--approval-wait", "30"), elicitation_callback=person) as c:
+        started = time.monotonic()
+        r = await ok(c, "request_token", username="hpcrobot")
+        took = time.monotonic() - started
+    assert len(asked) == 1 and took < 10
+    if answer == "accept":
+        assert r["status"] == "issued"
+    else:
+        assert r["status"] == "waiting_for_password" and r["page_url"] == asked[0]
+
+
+async def test_the_page_url_comes_back_at_once_without_elicitation(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    """A client that cannot show a URL gets page_url at once; the next call does the waiting. force_new is
+    named as the reason, not a refusal that never happened."""
+    url, _ = double
+    async with stdio_server(args(url, workspace, "--approval-wait", "30")) as c:
+        await login(c, tmp_path)
+        started = time.monotonic()
+        r = await ok(c, "request_token", force_new=True)
+        assert time.monotonic() - started < 5
+        assert r["status"] == "waiting_for_password" and r["page_url"]
+        assert "(force_new)" in r["message"] and "refused" not in r["message"]
+        threading.Timer(0.5, lambda: anyio.run(submit_password, r["page_url"], PASSWORD)).start()
+        r = await ok(c, "request_token", force_new=True)
+        assert r["status"] == "issued"
+        (workspace / "credentials/hpc_token").write_text("stale-token\n")
+        r = await ok(c, "request_token")
+        assert r["status"] == "waiting_for_password" and "(the stored token was refused)" in r["message"]
 
 
 async def test_update_password_through_the_page(

@@ -47,7 +47,6 @@ async def test_valid(workspace: Path, tmp_path: Path, ca: asyncssh.SSHKey) -> No
     assert s["certificate"]["valid_now"] and s["certificate"]["matches_key"]
     assert s["key_fingerprint"] == key.get_fingerprint("sha256")
     assert s["token"] == {
-        "path": str(workspace / "credentials/hpc_token"),
         "present": True,
         "mode": "0600",
         "safe": True,

@@ -41,6 +41,7 @@ async def test_an_acct_name_implies_the_account_quota(double: tuple[str, DoubleS
         r = await c.call_tool("query_quota", {"name": "acct-hpc"})
     assert not r.is_error, r.content
     assert r.structured_content is not None
-    lines = r.structured_content["lines"]
-    assert lines and {q["quota_type"] for q in lines} == {"account"} and {q["name"] for q in lines} == {"acct-hpc"}
-    assert re.search(r"account acct-hpc", r.structured_content["message"])
+    table = r.structured_content["quota"]
+    lines = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+    assert lines and {q["quota"] for q in lines} == {"account acct-hpc"}
+    assert re.search(r"account acct-hpc", r.structured_content["summary"])

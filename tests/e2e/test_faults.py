@@ -215,7 +215,7 @@ async def test_api_500_hang_and_malformed_body(
         is_error, text, _ = await outcome(c, "query_quota", quota_type="user")
         assert is_error and time.monotonic() - t0 < 10, text
         coded(text, "E_API_TIMEOUT")
-        assert (await call(c, "query_quota", quota_type="user"))["lines"]
+        assert (await call(c, "query_quota", quota_type="user"))["quota"]["rows"]
         survived("API hang (timed out)")
 
         state.faults.append(Fault("/user", None, 200, "{'uid': hpcrobot <html>", 1))  # a 200 that is not JSON

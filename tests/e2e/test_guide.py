@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp.client import Client
 from mcp.types import PromptReference
@@ -82,6 +83,10 @@ async def test_the_client_sets_the_log_level_and_sees_notable_events(tmp_path: P
         # A password page opening is a notable event (logged at INFO).
         r = await c.call_tool("request_token", {"username": "hpcrobot"})
         assert not r.is_error
+        for _ in range(50):  # the call returns as the page opens; its log event is sent alongside
+            if seen:
+                break
+            await anyio.sleep(0.05)
     assert any(p.level in ("info", "warning") and "sjtu_hpc_mcp" in (p.logger or "") for p in seen), seen
 
 

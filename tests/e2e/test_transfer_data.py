@@ -142,7 +142,7 @@ async def test_cold_to_hot_through_union_then_a_job_reads_it(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         q = await call(client, "run_slurm", command="sacct", partition="debug", job_ids=[job])
-        if q["table"]["rows"] and q["table"]["rows"][0][3] == "COMPLETED":
+        if q["table"].get("rows") and q["table"]["rows"][0][3] == "COMPLETED":
             break
         await asyncio.sleep(1)
     out = await call(client, "run_slurm", command="job_output", partition="debug", job_ids=[job])
@@ -424,7 +424,5 @@ async def test_the_quota_refuses_a_copy_it_cannot_hold(
             assert text.startswith("E_QUOTA") and "30000000 bytes" in text and "20000000 bytes" in text
             assert (await node(f"test -e {lab['home']}/{tag} && echo there || echo absent")).strip() == "absent"
             f = await call(client, "manage_storage", action="free")
-            assert {(q["quota_type"], q["filesystem"]) for q in f["quota"]} >= {
-                ("account", "lustre"),
-                ("user", "lustre"),
-            }
+            quota = [dict(zip(f["quota"]["columns"], row, strict=True)) for row in f["quota"]["rows"]]
+            assert {(q["quota"].split()[0], q["pool"]) for q in quota} >= {("account", "lustre"), ("user", "lustre")}

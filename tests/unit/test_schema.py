@@ -69,6 +69,8 @@ def test_closed_arguments_and_nested_property_names() -> None:
 
 def test_closest_name() -> None:
     assert closest("action", ["command", "partition", "options"]) == "command"
+    assert closest("command", ["action", "source", "destination"]) == "action"  # transfer_data's verb
+    assert closest("op", ["action", "path"]) == "action" and closest("cmd", ["command"]) == "command"
     assert closest("partiton", ["command", "partition"]) == "partition"
     assert closest("zzz", ["command", "partition"]) is None
     assert closest("walltime", ["time", "mem"]) == "time"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from .errors import HpcError
 from .platform import Platform
+from .results import Table, table
 
 SECRET_KEYS = re.compile(r"pass|secret|private|token", re.IGNORECASE)
 _USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -138,6 +139,34 @@ def quota_lines(quota_type: str, name: str, answer: dict[str, Any]) -> list[Quot
             )
         )
     return lines
+
+
+QUOTA_COLUMNS: list[tuple[str, Any]] = [
+    ("quota", lambda q: f"{q.quota_type} {q.name}"),
+    ("pool", lambda q: q.filesystem),
+    ("used", lambda q: q.used),
+    ("limit", lambda q: q.limit),
+    ("percent", lambda q: q.percent),
+    ("files", lambda q: q.files_used),
+    ("files_limit", lambda q: q.files_limit),
+]
+
+
+def quota_table(lines: list[QuotaLine]) -> Table:
+    """Quota lines as one table (sizes as a person reads them; a missing limit reads "no limit")."""
+    return table(lines, QUOTA_COLUMNS, len(lines))
+
+
+def quota_summary(lines: list[QuotaLine]) -> str:
+    """One sentence: how many lines, and the fullest one with a limit."""
+    if not lines:
+        return "No quota figures in the answer."
+    limited = [q for q in lines if q.percent is not None]
+    fullest = max(limited, key=lambda q: q.percent or 0.0) if limited else None
+    text = f"{len(lines)} quota line{'s' if len(lines) != 1 else ''}"
+    if fullest is not None:
+        text += f"; fullest: {fullest.quota_type} {fullest.name} {fullest.filesystem} {fullest.percent}%"
+    return text + "."
 
 
 def quota_left_on(lines: list[QuotaLine], pool_root: str) -> int | None:

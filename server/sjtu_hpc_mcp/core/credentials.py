@@ -23,14 +23,15 @@ class FileSeen:
 
 
 class FileState(BaseModel):
-    path: str
+    """One credential file (its path only on the folder: the files are hpc_token, id_ed25519, id_ed25519-cert.pub)."""
+
+    path: str | None = None
     present: bool
     mode: str | None = None
     safe: bool = True
 
 
 class CertificateState(BaseModel):
-    path: str
     present: bool
     principals: list[str] = []
     valid_after: datetime | None = None
@@ -44,14 +45,14 @@ class CertificateState(BaseModel):
 
 class CredentialStatus(BaseModel):
     folder: FileState
-    user: str | None
+    user: str | None = None
     token: FileState
     private_key: FileState
-    key_fingerprint: str | None
+    key_fingerprint: str | None = None
     certificate: CertificateState
     ready_for_api: bool
     ready_for_ssh: bool
-    problems: list[str]
+    problems: list[str] = []
     next_step: str
     pending_approvals: list[str] = []
     exports: list[ExportedCopy] = []
@@ -62,9 +63,10 @@ def _private(seen: FileSeen) -> bool:
     return not seen.present or (seen.owner_ok and seen.mode is not None and seen.mode & 0o077 == 0)
 
 
-def _state(seen: FileSeen, secret: bool) -> FileState:
+def _state(seen: FileSeen, secret: bool, with_path: bool = False) -> FileState:
     mode = None if seen.mode is None else f"{seen.mode:04o}"
-    return FileState(path=seen.path, present=seen.present, mode=mode, safe=_private(seen) if secret else True)
+    path = seen.path if with_path else None
+    return FileState(path=path, present=seen.present, mode=mode, safe=_private(seen) if secret else True)
 
 
 def assess(
@@ -73,7 +75,6 @@ def assess(
     token: FileSeen,
     key: FileSeen,
     public_key_text: str | None,
-    cert_path: str,
     cert_text: str | None,
     stored_user: str | None,
     now: datetime,
@@ -82,10 +83,10 @@ def assess(
     problems: list[str] = []
     steps: list[str] = []
 
-    folder_state = _state(folder, secret=True)
+    folder_state = _state(folder, secret=True, with_path=True)
     token_state = _state(token, secret=True)
     key_state = _state(key, secret=True)
-    unsafe = [s.path for s in (folder_state, token_state, key_state) if not s.safe]
+    unsafe = [seen.path for seen, st in ((folder, folder_state), (token, token_state), (key, key_state)) if not st.safe]
     if unsafe:
         problems.append("Readable by others or not owned by you: " + ", ".join(unsafe) + ".")
         steps.append(
@@ -100,7 +101,7 @@ def assess(
         except HpcError:
             problems.append("id_ed25519.pub is not a valid OpenSSH public key.")
 
-    cert = CertificateState(path=cert_path, present=cert_text is not None)
+    cert = CertificateState(present=cert_text is not None)
     if cert_text is not None:
         try:
             parsed = parse_certificate(cert_text)
@@ -108,7 +109,6 @@ def assess(
             problems.append(exc.message)
         else:
             cert = CertificateState(
-                path=cert_path,
                 present=True,
                 principals=list(parsed.principals),
                 valid_after=parsed.valid_after,

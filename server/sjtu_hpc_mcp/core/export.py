@@ -185,10 +185,10 @@ class Exported(BaseModel):
     """Where an export went and how long it works; never the key itself."""
 
     folder: str
-    files: dict[str, str]
+    files: dict[str, str] = {}
     fingerprint: str
     valid_after: datetime
-    valid_before: datetime | None
+    valid_before: datetime | None = None
     use: UseLines
 
 

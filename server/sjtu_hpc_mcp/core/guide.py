@@ -103,3 +103,44 @@ def completions(argument: str, prefix: str, known: dict[str, str], p: Platform) 
     else:
         values = []
     return [v for v in values if v.startswith(prefix)][:100]
+
+
+FIRST_MAP_BUDGET = 1200  # bytes: hosts that defer tools show the model only the names and this text
+
+
+def first_map(p: Platform, read_only: bool = False) -> str:
+    """The server's `instructions`: which tool for which need, where things run, consent and waiting.
+
+    In hosts that defer tools (Claude Code) it is all the model knows until it loads a tool, so it names
+    every tool's use and the rules a model cannot guess; the partitions come from the platform table.
+    """
+    groups = "; ".join(
+        f"{g.name}: {', '.join(g.partitions[:3])}" + ("…" if len(g.partitions) > 3 else "") for g in p.groups.values()
+    )
+    hot = sorted(r for r, s in p.storage.items() if s.kind == "hot")
+    cold = sorted(r for r, s in p.storage.items() if s.kind == "cold" and not s.union_of)
+    lines = [
+        "Acts for one person on the SJTU HPC platform (交我算). First call credential_status: what is missing, "
+        "and the next step.",
+        "request_token: the password comes from a file the person uploads (password_file) or a one-time page "
+        "(page_url in the result), never from the chat. request_certificate: the person approves in 交我办 or "
+        "by email.",
+        "run_slurm (sinfo, squeue, sacct, seff, sbatch, scancel, job_output, wait): give a partition or a "
+        f"node_group ({groups}); the login node follows from it, never name a host.",
+        f"Data: manage_storage (list, usage, free, mkdir, remove) and transfer_data (hot {', '.join(hot)} <-> "
+        f"cold {', '.join(cold)}; start, status, cancel, list) run on the data nodes.",
+        "Account: get_user, query_quota, update_user.",
+    ]
+    if read_only:
+        lines.append("This server is read-only: it can look, never change anything.")
+    else:
+        lines.append(
+            "Consent: scancel, remove, overwrite, move, cancelling a transfer and update_user change nothing "
+            "without confirm=true: show the person the preview, and call again with confirm=true only after "
+            "they agree."
+        )
+    lines.append(
+        "Waiting: no call waits over 50 s; a status like waiting_for_approval or running means call again "
+        "(wait, status) to go on. Errors read 'E_CODE: what. Fix: what to do'."
+    )
+    return "\n".join(lines)

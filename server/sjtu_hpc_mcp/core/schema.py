@@ -107,13 +107,10 @@ def properties_at(schema: dict[str, Any], path: tuple[str | int, ...]) -> list[s
     return list(node.get("properties", {}))
 
 
-# Names a model reaches for that mean one of ours.
+# Names a model reaches for that mean one of ours. The tools name their verb `command` (run_slurm) or
+# `action` (transfer_data, manage_storage): each of the verb's names points to whichever the tool has.
+VERBS = ("command", "action", "cmd", "subcommand", "operation", "op", "verb")
 SYNONYMS = {
-    "action": "command",
-    "cmd": "command",
-    "subcommand": "command",
-    "operation": "command",
-    "op": "command",
     "queue": "partition",
     "cluster": "node_group",
     "group": "node_group",
@@ -136,6 +133,10 @@ SYNONYMS = {
 
 def closest(name: str, valid: list[str]) -> str | None:
     """The valid name `name` most likely meant, if any is close enough."""
+    if name.lower() in VERBS:
+        verb = next((v for v in VERBS if v in valid), None)
+        if verb is not None:
+            return verb
     if SYNONYMS.get(name.lower()) in valid:
         return SYNONYMS[name.lower()]
     match = difflib.get_close_matches(name.lower(), valid, n=1, cutoff=0.6)

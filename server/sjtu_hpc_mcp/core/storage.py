@@ -63,7 +63,7 @@ def parse_list(out: str) -> tuple[list[DirEntry], int]:
 class Usage(BaseModel):
     path: str
     bytes: int
-    size: str | None
+    size: str | None = None
     complete: bool
     largest: list[tuple[str, int]] = []
 
@@ -92,8 +92,8 @@ class RemovalPreview(BaseModel):
     files: int
     dirs: int
     bytes: int
-    size: str | None
-    first: list[str]
+    size: str | None = None
+    first: list[str] = []
     complete: bool
 
 

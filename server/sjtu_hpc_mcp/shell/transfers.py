@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from ..core import transfer as t
-from ..core.account import QuotaLine, human_bytes, quota_left_on, quota_lines
+from ..core.account import QuotaLine, human_bytes, quota_left_on, quota_lines, quota_table
 from ..core.data_results import ENTRY_COLUMNS, LIST_COLUMNS, Plan, StorageResult, TransferResult
 from ..core.errors import HpcError
 from ..core.platform import Platform
@@ -303,13 +303,14 @@ class DataOps:
         result = TransferResult(
             action="status", node=node, transfer=status, summary=f"Transfer {tid} is {status.state}."
         )
+        if status.source_removed:
+            result.summary += " Its source was deleted after a checksum comparison found no difference."
         if not verify:
             return result
         if status.state == "running":
             result.warnings.append("Not verified: the transfer is still running; verify once it is done.")
         elif status.source_removed:
             result.verified = True
-            result.summary += " It was verified by checksum before the source was deleted."
         else:
             is_dir = await self._is_dir(node, status)
             items = await self.data.itemize(node, t.verify_argv(status.source, status.destination, is_dir))
@@ -399,7 +400,7 @@ class DataOps:
                 action="free",
                 node=node,
                 free=tbl,
-                quota=quota or None,
+                quota=quota_table(quota) if quota else None,
                 summary=f"Free space; {why}.",
                 warnings=notes,
             )

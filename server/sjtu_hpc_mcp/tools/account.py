@@ -20,9 +20,10 @@ from .._mcp import (
     read_only,
     tool_errors,
 )
-from ..core.account import QuotaLine, UserInfo, quota_lines, user_info
+from ..core.account import UserInfo, quota_lines, quota_summary, quota_table, user_info
 from ..core.errors import HpcError
 from ..core.policy import needs_confirmation
+from ..core.results import Table
 from ..services import Services, services
 from ..shell.credentials import delete_password_file, read_password_file
 from .credentials import fresh_token, known_user, password_via_page, require_token, require_user, settle
@@ -38,14 +39,14 @@ async def fetch_user(svc: Services, group: Group | None = None) -> UserInfo:
 
 
 class QuotaResult(BaseModel):
-    lines: list[QuotaLine]
-    raw: list[dict[str, Any]]
-    message: str
+    summary: str
+    quota: Table
+    raw: list[dict[str, Any]] | None = Field(None, description="The API's answers as received (with raw=true).")
 
 
 class UpdateResult(BaseModel):
     status: Literal["preview", "updated", "waiting_for_password", "waiting_for_approval", "denied", "declined"]
-    changes: dict[str, str]
+    changes: dict[str, str] = {}
     message: str
     waited_s: int | None = None
     page_url: str | None = None
@@ -89,6 +90,7 @@ def register(mcp: MCPServer[Services]) -> None:
                 description="Account (acct-…, implies quota_type account) or user name; default: the person's own.",
             ),
         ] = None,
+        raw: Annotated[bool, Field(description="Also return the API's answers as received.")] = False,
     ) -> Annotated[CallToolResult, QuotaResult]:
         """Storage quota of the person's account and/or user, in units a person reads at a glance."""
         svc = services(ctx)
@@ -115,12 +117,10 @@ def register(mcp: MCPServer[Services]) -> None:
             wanted.append(("account", account))
         answers = await asyncio.gather(*(svc.api.quota(t, n) for t, n in wanted))
         lines = [line for (t, n), a in zip(wanted, answers, strict=True) for line in quota_lines(t, n, a)]
-        summary = "; ".join(
-            f"{q.quota_type} {q.name} {q.filesystem}: {q.used} of {q.limit}" + (f" ({q.percent}%)" if q.percent else "")
-            for q in lines
+        result = QuotaResult(
+            summary=quota_summary(lines), quota=quota_table(lines), raw=list(answers) if raw else None
         )
-        result = QuotaResult(lines=lines, raw=list(answers), message=summary or "No quota figures in the answer.")
-        return lean(result, text=result.message)
+        return lean(result)
 
     @mcp.tool(annotations=destructive("Update the account"))
     @tool_errors
@@ -193,7 +193,7 @@ async def _update(
             typed = await password_via_page(
                 svc, ctx, "new_password", "Type the NEW password for your HPC account.", user
             )
-            if typed is None:
+            if not isinstance(typed, str):  # update_user asks for consent: no page input in its answer
                 url = svc.pages[NEW_PASSWORD_PAGE].url
                 return UpdateResult(
                     status="waiting_for_password",

@@ -9,7 +9,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .._mcp import CallToolResult, Context, MCPServer, lean, mutating, offer_url, read_only, tool_errors
+from .._mcp import (
+    CallToolResult,
+    Context,
+    InputRequiredResult,
+    MCPServer,
+    lean,
+    mutating,
+    offer_url,
+    open_url_input,
+    read_only,
+    tool_errors,
+    url_input_answer,
+)
 from ..core.account import check_username
 from ..core.certs import covers, parse_certificate
 from ..core.credentials import CredentialStatus, FileSeen, assess
@@ -58,7 +70,6 @@ def current_status(svc: Services) -> CredentialStatus:
         token=_seen(store, TOKEN),
         key=_seen(store, KEY),
         public_key_text=store.read_text(PUBLIC_KEY),
-        cert_path=str(store.path(CERTIFICATE)),
         cert_text=store.read_text(CERTIFICATE),
         stored_user=svc.settings.user or store.user(),
         now=now,
@@ -112,7 +123,7 @@ async def fresh_token(svc: Services) -> str:
 
 class TokenResult(BaseModel):
     status: Literal["refreshed", "issued", "waiting_for_password"]
-    user: str | None
+    user: str | None = None
     token_file: str
     page_url: str | None = Field(None, description="One-time local page where the person types the password.")
     password_file_deleted: bool | None = None
@@ -121,7 +132,7 @@ class TokenResult(BaseModel):
 
 async def _request_token(
     svc: Services, ctx: Context[Any, Any], username: str | None, password_file: str | None, force_new: bool
-) -> TokenResult:
+) -> TokenResult | InputRequiredResult:
     password: str | None = None
     pw_path: Path | None = None
     if password_file is not None:
@@ -133,6 +144,8 @@ async def _request_token(
         deleted = delete_password_file(pw_path) if pw_path is not None else None
         if deleted is False:
             log.warning("could not delete the password file %s", pw_path)
+    if isinstance(result, InputRequiredResult):
+        return result
     result.password_file_deleted = deleted
     if deleted is False:
         result.message += f" Could not delete {pw_path}: delete it by hand now."
@@ -141,14 +154,16 @@ async def _request_token(
 
 async def _token_flow(
     svc: Services, ctx: Context[Any, Any], user: str | None, password: str | None, force_new: bool
-) -> TokenResult:
+) -> TokenResult | InputRequiredResult:
     token = svc.store.token()
+    refused = False
     if token is not None and not force_new:
         try:
             new = await svc.api.refresh_token(token)
         except HpcError as exc:
             if exc.code != "E_TOKEN_REFUSED":
                 raise
+            refused = True
         else:
             path = svc.store.write_token(new)
             return TokenResult(
@@ -162,32 +177,43 @@ async def _token_flow(
     if user is None:
         raise HpcError("E_NO_USER", "A new token needs the HPC username.", "Call request_token with username.")
     if password is None:
-        password = await _password_from_page(svc, ctx, user)
-        if password is None:
+        typed = await _password_from_page(svc, ctx, user)
+        if isinstance(typed, InputRequiredResult):
+            return typed
+        if typed is None:
             page = svc.pages[LOGIN_PAGE]
+            why = " (the stored token was refused)" if refused else " (force_new)" if force_new and token else ""
             return TokenResult(
                 status="waiting_for_password",
                 user=user,
                 token_file=str(svc.store.path(TOKEN)),
                 page_url=page.url,
-                message="A new token needs the password"
-                + (" (the stored token was refused)" if token else "")
-                + f". Ask the person to open {page.url} on this computer and type it there (or to upload a "
-                "file holding only the password and pass password_file); then call request_token again. "
-                "Never ask for the password in the chat.",
+                message=f"A new token needs the password{why}. Ask the person to open {page.url} on this "
+                "computer and type it there (or to upload a file holding only the password and pass "
+                "password_file); then call request_token again. Never ask for the password in the chat.",
             )
+        password = typed
     new = await svc.api.new_token(user, password)
     path = svc.store.write_token(new)
     svc.store.write_user(user)
     return TokenResult(status="issued", user=user, token_file=str(path), message="A new token was stored.")
 
 
-async def password_via_page(svc: Services, ctx: Context[Any, Any], key: str, purpose: str, user: str) -> str | None:
-    """The password typed into a one-time local page, or None while the person has not sent it yet.
+async def password_via_page(
+    svc: Services, ctx: Context[Any, Any], key: str, purpose: str, user: str, *, may_ask: bool = False
+) -> str | InputRequiredResult | None:
+    """The password typed into a one-time local page; None while the person has not sent it yet.
 
-    The page stays open between calls (svc.pages[key]); the next call picks the password up.
+    The page stays open between calls (svc.pages[key]). The call that opens it waits for nothing, so the
+    page's URL reaches the person at once in every host: on 2026-07-28, where the client elicits URLs and
+    the tool may answer with input (`may_ask`), the answer asks the client to show the page and the call
+    comes back with the person's answer; with an older protocol's URL elicitation the client shows it during
+    the call; elsewhere the result carries page_url. The next call waits (at most --approval-wait) for
+    the password.
     """
     page = svc.pages.get(key)
+    answer = url_input_answer(ctx, key)
+    message = f"{purpose} Use this local page; the assistant never sees it."
     if page is None or page.expired:
         cfg = svc.settings
         if cfg.page_port:  # one fixed port (a container's published one): one page at a time
@@ -196,15 +222,22 @@ async def password_via_page(svc: Services, ctx: Context[Any, Any], key: str, pur
         page = PasswordPage(purpose, user, host=cfg.page_host, port=cfg.page_port, public_url=cfg.page_url)
         svc.pages[key] = page
         await page.open()
-        await offer_url(ctx, f"{purpose} Use this local page; the assistant never sees it.", page.url)
+        asked = open_url_input(ctx, key, message, page.url) if may_ask else None
+        if asked is not None:
+            return asked
+        if not await offer_url(ctx, message, page.url):
+            return None  # the result carries page_url; the next call waits for the password
+    elif answer in ("decline", "cancel"):
+        return None  # the person would not open it now: say where it is, wait for nothing
     password = await page.wait(svc.settings.approval_wait)
     if password is not None:
         svc.pages.pop(key, None)
     return password
 
 
-async def _password_from_page(svc: Services, ctx: Context[Any, Any], user: str) -> str | None:
-    return await password_via_page(svc, ctx, LOGIN_PAGE, "Type your HPC password to get a new API token.", user)
+async def _password_from_page(svc: Services, ctx: Context[Any, Any], user: str) -> str | InputRequiredResult | None:
+    purpose = "Type your HPC password to get a new API token."
+    return await password_via_page(svc, ctx, LOGIN_PAGE, purpose, user, may_ask=True)
 
 
 async def settle(svc: Services, ctx: Context[Any, Any], kind: str) -> tuple[Literal["waiting", "denied", "done"], str]:
@@ -345,13 +378,14 @@ def register(mcp: MCPServer[Services]) -> None:
             ),
         ] = None,
         force_new: Annotated[bool, Field(description="Skip refreshing; log in with the password.")] = False,
-    ) -> Annotated[CallToolResult, TokenResult]:
+    ) -> Annotated[CallToolResult, TokenResult] | InputRequiredResult:
         """Refresh the stored API token, or get a new one with the password.
 
         The password comes from an uploaded file (password_file) or a one-time local page the person
         opens (page_url in the result); never from the chat.
         """
-        return lean(await _request_token(services(ctx), ctx, username, password_file, force_new))
+        result = await _request_token(services(ctx), ctx, username, password_file, force_new)
+        return result if isinstance(result, InputRequiredResult) else lean(result)
 
     @mcp.tool(annotations=mutating("Get an SSH certificate"))
     @tool_errors

@@ -23,7 +23,7 @@ from .._mcp import (
     tool_errors,
 )
 from ..core import transfer as t
-from ..core.data_results import StorageResult, TransferResult, storage_text, transfer_text
+from ..core.data_results import StorageResult, TransferResult
 from ..core.errors import HpcError
 from ..core.results import MAX_WAIT_S
 from ..services import Services, services
@@ -120,7 +120,7 @@ def register(mcp: MCPServer[Services]) -> None:
             model = await ops.status(transfer_id, verify, wait_s, limit, progress)
         else:
             model = await ops.cancel(transfer_id, confirm=confirm, declined=declined)
-        return lean(model, text=transfer_text(model))
+        return lean(model)
 
     @mcp.tool(annotations=destructive("Manage storage"))
     @tool_errors
@@ -138,4 +138,4 @@ def register(mcp: MCPServer[Services]) -> None:
         """
         ops = services(ctx).transfers
         model = await ops.storage(action, path, limit, confirm=confirm, declined=consent_declined(approval))
-        return lean(model, text=storage_text(model))
+        return lean(model)

@@ -114,4 +114,4 @@ def register(mcp: MCPServer[Services]) -> None:
                 await ctx.report_progress(step, None, message)
 
             model = await jobs.wait(route, req, progress)
-        return lean(model, text=s.result_text(model))
+        return lean(model)

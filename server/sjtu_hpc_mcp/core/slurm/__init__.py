@@ -47,7 +47,6 @@ from sjtu_hpc_mcp.core.slurm.results import (
     SlurmResult,
     Stream,
     Submission,
-    result_text,
 )
 from sjtu_hpc_mcp.core.slurm.scontrol import JobDetail, parse_scontrol_jobs
 from sjtu_hpc_mcp.core.slurm.seff import SeffReport, parse_seff
@@ -95,7 +94,6 @@ __all__ = [
     "parse_squeue",
     "parse_submit_lines",
     "remote_argv",
-    "result_text",
     "sacct_argv",
     "sacct_comments_argv",
     "sbatch_argv",

@@ -11,26 +11,26 @@ from sjtu_hpc_mcp.core.slurm.units import decimal, duration_seconds, memory_mb, 
 
 class SeffReport(BaseModel):
     job_id: str
-    array_job_id: str | None  # `123_4` for an array task
-    cluster: str | None
-    user: str | None
-    group: str | None
-    state: str | None
-    exit_code: int | None  # not printed for PENDING/RUNNING
-    nodes: int | None
-    cores: int | None  # total
-    cores_per_node: int | None
-    cpu_utilized_seconds: int | None
-    cpu_efficiency_percent: float | None
-    core_walltime_seconds: int | None  # what cpu_efficiency_percent is relative to
-    wall_clock_seconds: int | None
-    memory_utilized_mb: float | None
-    memory_utilized_bytes: int | None
-    memory_efficiency_percent: float | None
-    memory_allocated_mb: float | None  # what memory_efficiency_percent is relative to
-    memory_allocated_per: str | None  # "node" or "core": how the request was made
+    array_job_id: str | None = None  # `123_4` for an array task
+    cluster: str | None = None
+    user: str | None = None
+    group: str | None = None
+    state: str | None = None
+    exit_code: int | None = None  # not printed for PENDING/RUNNING
+    nodes: int | None = None
+    cores: int | None = None  # total
+    cores_per_node: int | None = None
+    cpu_utilized_seconds: int | None = None
+    cpu_efficiency_percent: float | None = None
+    core_walltime_seconds: int | None = None  # what cpu_efficiency_percent is relative to
+    wall_clock_seconds: int | None = None
+    memory_utilized_mb: float | None = None
+    memory_utilized_bytes: int | None = None
+    memory_efficiency_percent: float | None = None
+    memory_allocated_mb: float | None = None  # what memory_efficiency_percent is relative to
+    memory_allocated_per: str | None = None  # "node" or "core": how the request was made
     efficiency_available: bool  # False for a pending job (seff prints no figures)
-    notes: list[str]  # warnings and lines not understood
+    notes: list[str] = []  # warnings and lines not understood
 
 
 _STATE = re.compile(r"^(\S+)(?:\s+\(exit code (\d+)\))?$")
