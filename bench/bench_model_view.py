@@ -7,16 +7,17 @@ against the lab (tests/lab/up as root first).
 
     .venv/bin/python bench/bench_model_view.py            # a table
     .venv/bin/python bench/bench_model_view.py --json     # one JSON object per line
+    PYTHONPATH=OTHER/server .venv/bin/python bench/bench_model_view.py   # another revision's server
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,81 +38,73 @@ def model_view(result: Any) -> str:
     return json.dumps(result.structured_content, ensure_ascii=False, separators=(",", ":"))
 
 
-async def cases(lab: dict[str, Any], ws: Path, url: str) -> list[tuple[str, str, Any]]:
+async def cases(lab: dict[str, Any], ws: Path, url: str, state: Any) -> list[tuple[str, str, Any]]:
+    """One call of each common case; the jobs and files it makes are its own (a tag), so two revisions
+    measured one after the other see the same lab state."""
     out: list[tuple[str, str, Any]] = []
     api = ("--api-url", url, "--approval-wait", "3")
+    tag = "mv" + uuid.uuid4().hex[:8]
+
+    async def run(c: Any, tool: str, case: str, args: dict[str, Any]) -> Any:
+        t0 = time.monotonic()
+        r = await c.call_tool(tool, args)
+        out.append((tool, case, r, time.monotonic() - t0))
+        return r
+
     empty = Path(tempfile.mkdtemp()) / "ws"
     empty.mkdir()
     async with stdio_server(server_args(lab, empty, *api)) as c:
-        out.append(("credential_status", "nothing stored", await c.call_tool("credential_status", {})))
-        t0 = time.monotonic()
-        r = await c.call_tool("request_token", {"username": "hpcrobot"})
-        out.append(("request_token", f"no file: page ({time.monotonic() - t0:.1f} s)", r))
+        await run(c, "credential_status", "nothing stored", {})
+        await run(c, "request_token", "no password file (page)", {"username": "hpcrobot"})
     key, cert = make_user_cert(asyncssh.read_private_key(lab["ca_key"]))
     install_credentials(ws, key, cert, token=new_token(url))
-    async with stdio_server(server_args(lab, ws, *api)) as c:
-        out.append(("credential_status", "ready", await c.call_tool("credential_status", {})))
-        out.append(("request_token", "refresh", await c.call_tool("request_token", {})))
-        out.append(("get_user", "", await c.call_tool("get_user", {})))
-        out.append(("query_quota", "both", await c.call_tool("query_quota", {})))
-        out.append(("run_slurm", "sinfo", await c.call_tool("run_slurm", {"command": "sinfo", "node_group": "pi"})))
+    async with stdio_server(server_args(lab, ws, *api)) as c, node_shell(lab, LOGIN) as sh:
+        await run(c, "credential_status", "ready", {})
+        await run(c, "request_token", "refresh", {})
+        await run(c, "get_user", "", {})
+        await run(c, "query_quota", "both", {})
+        await run(c, "request_certificate", "waiting for approval", {"force": True})
+        state.decide(decision="approve")
+        await run(c, "request_certificate", "issued", {})
+        await run(c, "run_slurm", "sinfo pi", {"command": "sinfo", "node_group": "pi"})
+        job = {"command": "sbatch", "partition": "cpu", "script": "#!/bin/bash\nsleep 1\n", "options": {"time": "5"}}
+        r = await run(c, "run_slurm", "sbatch", {**job, "options": {"time": "5", "job_name": tag}})
+        jid = str((r.structured_content or {}).get("submission", {}).get("job_id", "0"))
+        await run(c, "run_slurm", "wait (job ends)", {"command": "wait", "partition": "cpu", "job_ids": [jid]})
+        await run(c, "run_slurm", "sacct one job", {"command": "sacct", "partition": "cpu", "job_ids": [jid]})
         held = []
         for _ in range(20):
-            r = await c.call_tool(
-                "run_slurm",
-                {
-                    "command": "sbatch",
-                    "partition": "cpu",
-                    "script": "#!/bin/bash\nsleep 600\n",
-                    "options": {"begin": "now+1hour", "time": "10"},
-                },
-            )
+            args = {**job, "options": {"begin": "now+1hour", "time": "10", "job_name": tag}}
+            r = await c.call_tool("run_slurm", args)
             if not r.is_error and r.structured_content:
-                held.append(int(r.structured_content["submission"]["job_id"]))
-        out.append(("run_slurm", "sbatch", r))
-        sq = await c.call_tool("run_slurm", {"command": "squeue", "node_group": "pi"})
-        out.append(("run_slurm", f"squeue {len(held)} jobs", sq))
-        out.append(
-            (
-                "run_slurm",
-                "squeue limit 5",
-                await c.call_tool("run_slurm", {"command": "squeue", "node_group": "pi", "limit": 5}),
-            )
+                held.append(str(r.structured_content["submission"]["job_id"]))
+        await run(c, "run_slurm", "squeue 20 jobs", {"command": "squeue", "partition": "cpu", "name": tag})
+        await run(c, "run_slurm", "squeue limit 5", {"command": "squeue", "partition": "cpu", "name": tag, "limit": 5})
+        raw = await sh(f"squeue --me -h -n {tag} -o '%i %P %j %T %M %l %D %R'")
+        out.append(("(raw squeue)", "the same 20 jobs", raw, 0.0))
+        await run(c, "run_slurm", "scancel preview", {"command": "scancel", "partition": "cpu", "job_ids": held[:1]})
+        await run(
+            c,
+            "run_slurm",
+            "scancel confirm",
+            {"command": "scancel", "partition": "cpu", "job_ids": held[:1], "confirm": True},
         )
-        out.append(
-            (
-                "run_slurm",
-                "scancel preview",
-                await c.call_tool(
-                    "run_slurm", {"command": "scancel", "node_group": "pi", "job_ids": [str(j) for j in held[:1]]}
-                ),
-            )
+        await c.call_tool("run_slurm", {"command": "scancel", "partition": "cpu", "job_ids": held, "confirm": True})
+        await sh(f"mkdir -p {lab['home']}/{tag} && for i in 1 2 3; do echo $i > {lab['home']}/{tag}/f$i; done")
+        await run(c, "manage_storage", "list", {"action": "list", "path": f"lustre:{tag}"})
+        await run(c, "manage_storage", "usage", {"action": "usage", "path": f"lustre:{tag}"})
+        await run(c, "manage_storage", "free", {"action": "free"})
+        r = await run(
+            c, "transfer_data", "start", {"action": "start", "source": f"lustre:{tag}", "destination": "cold"}
         )
-        out.append(("run_slurm", "sacct", await c.call_tool("run_slurm", {"command": "sacct", "node_group": "pi"})))
-        async with node_shell(lab, lab_helpers_login()) as sh:
-            raw = await sh("squeue --me -h -o '%i %P %j %T %M %l %D %R' | head -20")
-        out.append(("(raw squeue)", f"{len(raw.splitlines())} lines", raw))
-        if held:
-            await c.call_tool(
-                "run_slurm",
-                {"command": "scancel", "node_group": "pi", "job_ids": [str(j) for j in held], "confirm": True},
-            )
-        out.append(
-            ("manage_storage", "usage", await c.call_tool("manage_storage", {"action": "usage", "path": "lustre:"}))
-        )
-        out.append(("manage_storage", "free", await c.call_tool("manage_storage", {"action": "free"})))
-        out.append(
-            ("manage_storage", "list", await c.call_tool("manage_storage", {"action": "list", "path": "lustre:"}))
-        )
-        out.append(("transfer_data", "list", await c.call_tool("transfer_data", {"action": "list"})))
-        out.append(
-            ("run_slurm", "error: bad arg", await c.call_tool("run_slurm", {"command": "squeue", "nodegroup": "pi"}))
-        )
+        tid = str((r.structured_content or {}).get("transfer", {}).get("id", ""))
+        await run(c, "transfer_data", "status (wait_s 20)", {"action": "status", "transfer_id": tid, "wait_s": 20})
+        await run(c, "run_slurm", "error: unknown argument", {"command": "squeue", "nodegroup": "pi"})
+        await sh(f"rm -rf {lab['home']}/{tag}")
     return out
 
 
-def lab_helpers_login() -> str:
-    return "pilogin.hpc.sjtu.edu.cn"
+LOGIN = "pilogin.hpc.sjtu.edu.cn"
 
 
 def main() -> None:
@@ -119,11 +112,11 @@ def main() -> None:
     lab = load_lab()
     ws = Path(tempfile.mkdtemp()) / "ws"
     ws.mkdir()
-    with run_double(asyncssh.read_private_key(lab["ca_key"])) as (url, _state):
-        rows = asyncio.run(cases(lab, ws, url))
+    with run_double(asyncssh.read_private_key(lab["ca_key"])) as (url, state):
+        rows = asyncio.run(cases(lab, ws, url, state))
     if not as_json:
-        print(f"{'tool':<18} {'case':<28} {'model B':>8} {'text B':>7} {'ratio':>6}  error")
-    for tool, case, r in rows:
+        print(f"{'tool':<20} {'case':<26} {'model B':>8} {'text B':>7} {'ratio':>6} {'s':>5}  error")
+    for tool, case, r, took in rows:
         if isinstance(r, str):
             view, text, err = r, r, False
         else:
@@ -134,10 +127,11 @@ def main() -> None:
         if "--show" in sys.argv:
             print(f"--- {tool} {case}\n{view}\n  [text] {text if view != text else '(same)'}")
         if as_json:
-            print(json.dumps({"tool": tool, "case": case, "model_bytes": mb, "text_bytes": tb, "is_error": err}))
+            row = {"tool": tool, "case": case, "model_bytes": mb, "text_bytes": tb, "seconds": round(took, 2)}
+            print(json.dumps({**row, "is_error": err}))
         else:
-            print(f"{tool:<18} {case:<28} {mb:>8} {tb:>7} {mb / max(tb, 1):>6.2f}  {'yes' if err else ''}")
-    subprocess.run(["true"], check=False)
+            ratio = mb / max(tb, 1)
+            print(f"{tool:<20} {case:<26} {mb:>8} {tb:>7} {ratio:>6.2f} {took:>5.1f}  {'yes' if err else ''}")
 
 
 if __name__ == "__main__":
