@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -11,7 +12,7 @@ import secrets
 import urllib.parse
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ParamSpec, TypeVar
 
@@ -64,6 +65,7 @@ __all__ = [
     "consent_declined",
     "destructive",
     "elicit_consent",
+    "followed_as_task",
     "lean",
     "mutating",
     "offer_url",
@@ -73,6 +75,7 @@ __all__ = [
     "serve_http",
     "tool_errors",
     "url_input_answer",
+    "wait_bound",
 ]
 
 P = ParamSpec("P")
@@ -307,6 +310,25 @@ async def offer_url(ctx: Context[Any, Any], message: str, url: str) -> bool:
     except Exception:  # an older or modern-era session without a back channel: the result carries the URL
         return False
     return result.action == "accept"
+
+
+_AS_TASK: contextvars.ContextVar[bool] = contextvars.ContextVar("sjtu_hpc_mcp_as_task", default=False)
+
+
+@contextlib.contextmanager
+def followed_as_task() -> Iterator[None]:
+    """Within it, the call's outcome goes back as a task the client follows (the tasks extension): the call
+    waits for nothing that the task will wait for."""
+    token = _AS_TASK.set(True)
+    try:
+        yield
+    finally:
+        _AS_TASK.reset(token)
+
+
+def wait_bound(seconds: float) -> float:
+    """How long this call may wait for a person or the work: nothing when a task follows it."""
+    return 0.0 if _AS_TASK.get() else seconds
 
 
 def consent_declined(outcome: Consent) -> bool:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from . import __version__
 from ._mcp import MCPServer
+from ._tasks import TasksExtension
 from .core.guide import first_map
 from .core.platform import load_platform
 from .services import Services
@@ -35,6 +36,7 @@ def build_server(settings: Settings, prepared: Services | None = None) -> MCPSer
         log_level=settings.log_level,
         audit=AuditLog(settings.workspace / AUDIT_FILE),
         read_only_mode=settings.read_only,
+        extensions=[TasksExtension(lambda: mcp)],  # long waits as tasks, for clients that declare them
     )
     guard.register(mcp)  # the audit trail's resource
     credentials.register(mcp)

@@ -21,6 +21,7 @@ from .._mcp import (
     read_only,
     tool_errors,
     url_input_answer,
+    wait_bound,
 )
 from ..core.account import check_username
 from ..core.certs import covers, parse_certificate
@@ -246,7 +247,7 @@ async def settle(svc: Services, ctx: Context[Any, Any], kind: str) -> tuple[Lite
     async def progress(done: float, message: str) -> None:
         await ctx.report_progress(done, None, message)
 
-    if await svc.approvals.wait(kind, svc.settings.approval_wait, progress) is None:
+    if await svc.approvals.wait(kind, wait_bound(svc.settings.approval_wait), progress) is None:
         return "waiting", ""
     try:
         svc.approvals.take(kind)
