@@ -1,4 +1,5 @@
-"""The only module that imports the MCP SDK: the server class, context, errors and annotation helpers."""
+"""The MCP SDK's server class, context, errors and annotation helpers (with _tasks.py, the tasks extension,
+the only modules that import the SDK)."""
 
 from __future__ import annotations
 
