@@ -34,8 +34,11 @@ def double(ca_key: asyncssh.SSHKey) -> Iterator[tuple[str, DoubleState]]:
         yield pair
 
 
+APPROVAL_WAIT_S = 2  # --approval-wait of these servers: a call waits this long for two-factor approval
+
+
 def args(url: str, workspace: Path, *extra: str) -> list[str]:
-    return ["--workspace", str(workspace), "--api-url", url, "--approval-wait", "2", *extra]
+    return ["--workspace", str(workspace), "--api-url", url, "--approval-wait", str(APPROVAL_WAIT_S), *extra]
 
 
 def password_file(tmp_path: Path, text: str = PASSWORD) -> Path:
@@ -200,6 +203,31 @@ async def test_update_user_needs_confirm_and_approval(
         assert state.snapshot()["users"]["hpcrobot"]["email"] == "new-address@sjtu.edu.cn"
 
 
+async def test_update_user_declined_by_the_person_changes_nothing(
+    double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
+) -> None:
+    """confirm=true, but the person answers no when the server asks (form elicitation): nothing is sent to
+    the API, no two-factor approval is started."""
+    from mcp.client.context import ClientRequestContext
+    from mcp.types import ElicitRequestParams, ElicitResult
+
+    url, state = double
+    asked: list[str] = []
+
+    async def person(ctx: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="decline")
+
+    async with stdio_server(args(url, workspace), mode="legacy", elicitation_callback=person) as c:
+        await login(c, tmp_path)
+        before = state.snapshot()["users"]["hpcrobot"]["email"]
+        r = await ok(c, "update_user", email="declined@sjtu.edu.cn", confirm=True)
+    assert len(asked) == 1 and "email" in asked[0], asked
+    assert r["status"] == "declined" and "declined" in r["message"] and "nothing changed" in r["message"], r
+    assert state.snapshot()["users"]["hpcrobot"]["email"] == before
+    assert not state.pending() and not state.snapshot()["approvals"]
+
+
 async def test_update_user_without_second_channel(
     double: tuple[str, DoubleState], workspace: Path, tmp_path: Path
 ) -> None:
@@ -232,7 +260,7 @@ async def test_certificate_after_late_approval_logs_in(lab: dict[str, Any], work
         server = args(url, workspace, "--known-hosts", lab["known_hosts"], "--host-map", lab["host_map"])
         async with stdio_server(server) as c:
             await login(c, tmp_path)
-            approve_later(state, 5)
+            approve_later(state, APPROVAL_WAIT_S + 3)  # after the first call gave up waiting
             r = await ok(c, "request_certificate")
             assert r["status"] == "waiting_for_approval"
             status = await ok(c, "credential_status")

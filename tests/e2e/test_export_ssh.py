@@ -17,7 +17,7 @@ from mcp import types
 from mcp.client import Client
 
 from conftest import install_credentials, make_user_cert, stdio_server
-from e2e.test_account_tools import approve_later, call, login, ok
+from e2e.test_account_tools import APPROVAL_WAIT_S, approve_later, call, login, ok
 from lab.api_double import DoubleState, run_double
 from sjtu_hpc_mcp.app import build_server
 from sjtu_hpc_mcp.core.certs import parse_certificate
@@ -38,7 +38,16 @@ def home(tmp_path: Path) -> Path:
 def server(
     workspace: Path, home: Path, url: str = UNUSED_API, lab: dict[str, Any] | None = None, *extra: str
 ) -> dict[str, Any]:
-    args = ["--workspace", str(workspace), "--api-url", url, "--approval-wait", "2", "--prewarm", "false"]
+    args = [
+        "--workspace",
+        str(workspace),
+        "--api-url",
+        url,
+        "--approval-wait",
+        str(APPROVAL_WAIT_S),
+        "--prewarm",
+        "false",
+    ]
     if lab is not None:
         args += ["--known-hosts", lab["known_hosts"], "--host-map", lab["host_map"]]
     return {"args": [*args, *extra], "env": {"HOME": str(home)}}
@@ -93,7 +102,7 @@ async def test_export_logs_in_with_plain_openssh_everywhere(
     seen: list[str] = []
     async with stdio_server(s["args"], env=s["env"], stderr_path=log) as c:
         await login(c, tmp_path)
-        approve_later(state, 3)
+        approve_later(state, APPROVAL_WAIT_S + 1)  # after the first call gave up waiting
         err, r, text = await call(c, "request_certificate", export_to="~/.ssh/sjtu-hpc")
         seen.append(text)
         assert not err and r is not None and r["status"] == "waiting_for_approval", text

@@ -28,6 +28,7 @@ from mcp.client import Client
 from conftest import install_credentials, make_user_cert, stdio_server
 from e2e.lab_helpers import DATA, LOGIN, call, lab_up, new_token, node_pids, node_shell, server_args, text_of
 from lab.api_double import DoubleState, Fault, run_double
+from sjtu_hpc_mcp.shell.watch import MIN_GAP_S
 
 pytestmark = [pytest.mark.lab, pytest.mark.anyio]
 SURVIVED: list[str] = []
@@ -104,7 +105,7 @@ async def test_a_nodes_sshd_killed_mid_command_then_restarted(client: Client, la
         waiting = asyncio.create_task(
             outcome(client, "run_slurm", command="wait", partition="debugarm", job_ids=[job], wait_s=8)
         )
-        await asyncio.sleep(2)
+        await asyncio.sleep(MIN_GAP_S)  # the wait is in flight: its first sacct poll done, the next one due
         t0 = time.monotonic()
         assert kill_in_node(lab, "armlogin") > 0  # the node "crashes": its sshd and every session
         is_error, text, data = await asyncio.wait_for(waiting, 30)

@@ -207,3 +207,36 @@ async def test_scancel_asks_the_person_where_the_client_can(lab: dict[str, Any],
         done = await call(c, command="scancel", partition="cpu", job_ids=[job_id], confirm=True)
         assert done["cancelled"] is True
     assert len(asked) == 2 and job_id in asked[0]
+
+
+async def test_the_job_script_is_uploaded_with_mode_0700(client: Client, lab: dict[str, Any]) -> None:
+    """README: job scripts go to ~/.sjtu-hpc-mcp/jobs/ in the login node's home, with mode 0700."""
+    from e2e.lab_helpers import LOGIN, node_shell
+
+    r = await call(client, command="sbatch", partition="debug", script="#!/bin/bash\ntrue\n", test_only=True)
+    path = r["submission"]["script_path"]
+    assert path.startswith(lab["home"] + "/.sjtu-hpc-mcp/jobs/"), path
+    async with node_shell(lab, LOGIN["pi"]) as sh:
+        try:
+            assert (await sh(f"stat -c %a {path}")).strip() == "700"
+        finally:
+            await sh(f"rm -f {path}", check=False)
+
+
+@pytest.mark.parametrize("prewarm", ["true", "false"])
+async def test_the_last_used_entry_node_is_connected_at_start_up(
+    lab: dict[str, Any], workspace: Path, tmp_path: Path, prewarm: str
+) -> None:
+    """README: the server connects to credentials/last_entry_node in the background at start-up, before any
+    call (`--prewarm false` turns it off)."""
+    creds = install_credentials(workspace, *make_user_cert(asyncssh.read_private_key(lab["ca_key"])))
+    (creds / "last_entry_node").write_text("sylogin.hpc.sjtu.edu.cn\n")  # not the default (pilogin)
+    log = tmp_path / "server.log"
+    args = [*server_args(lab, workspace), "--log-level", "INFO", "--prewarm", prewarm]
+    async with stdio_server(args, stderr_path=log):  # initialize only: no tool is called
+        deadline = time.monotonic() + (10 if prewarm == "true" else 1.5)
+        while "connected to sylogin" not in log.read_text() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        text = log.read_text()
+    assert ("connected to sylogin" in text) == (prewarm == "true"), text
+    assert "connected to pilogin" not in text, text

@@ -426,3 +426,29 @@ async def test_the_quota_refuses_a_copy_it_cannot_hold(
             f = await call(client, "manage_storage", action="free")
             quota = [dict(zip(f["quota"]["columns"], row, strict=True)) for row in f["quota"]["rows"]]
             assert {(q["quota"].split()[0], q["pool"]) for q in quota} >= {("account", "lustre"), ("user", "lustre")}
+
+
+async def test_without_a_quota_answer_within_3_s_only_free_space_is_checked(
+    lab: dict[str, Any], workspace: Path, creds: Path, node: Shell, tag: str, cleanup: list[str]
+) -> None:
+    """README: the quota counts only "when it answers within 3 s"; otherwise start and free go on with the
+    pools' free space and say so in `warnings`."""
+    from lab.api_double import run_double
+    from sjtu_hpc_mcp.shell.transfers import QUOTA_S
+
+    assert QUOTA_S == 3.0
+    unread = "The quota could not be read from the API; only the pools' free space was checked."
+    cleanup += [tag]
+    await node(f"mkdir -p {lab['home']}/{tag} && echo q > {lab['home']}/{tag}/f")
+    with run_double(lab["ca_key"]) as (url, state):
+        state.configure(hang={"path": "/quota", "seconds": None, "times": None})  # every quota call, until dropped
+        async with stdio_server(server_args(lab, workspace, "--api-url", url, "--api-timeout", "30")) as client:
+            t0 = time.monotonic()
+            f = await call(client, "manage_storage", action="free")
+            took = time.monotonic() - t0
+            assert unread in f["warnings"] and "quota" not in f, f
+            assert QUOTA_S <= took < QUOTA_S + 3, took  # not the 30 s API timeout
+            t0 = time.monotonic()
+            r = await call(client, "transfer_data", action="start", source=f"lustre:{tag}", destination="vault")
+            assert unread in r["warnings"] and r["transfer"]["id"] and "quota_left_bytes" not in r["plan"], r
+            assert QUOTA_S <= time.monotonic() - t0 < QUOTA_S + 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,13 @@ import asyncssh
 import pytest
 
 from conftest import install_credentials, make_user_cert
-from sjtu_hpc_mcp.core.errors import HpcError
+from sjtu_hpc_mcp.core.errors import ConnectionLost, HpcError
 from sjtu_hpc_mcp.core.policy import job_route
 from sjtu_hpc_mcp.core.slurm.commands import JobOptions
 from sjtu_hpc_mcp.core.slurm.requests import JobOutputRequest, SbatchRequest
 from sjtu_hpc_mcp.services import Services
 from sjtu_hpc_mcp.settings import Settings, parse_host_map
+from sjtu_hpc_mcp.shell import jobs as jobs_mod
 from sjtu_hpc_mcp.shell.jobs import SlurmJobs
 from sjtu_hpc_mcp.shell.journal import JobJournal
 from sjtu_hpc_mcp.shell.ssh import RunResult, SshPool
@@ -49,7 +51,7 @@ class ForgetfulSlurm(SshPool):
                 if done.stdout.strip() in ("COMPLETED", "FAILED"):
                     break
                 await asyncio.sleep(0.5)
-            raise HpcError("E_LOST", "lost", "")
+            raise ConnectionLost("lost", "")
         return result
 
 
@@ -109,16 +111,25 @@ class Unreachable(SshPool):
 
     async def run(self, node: str, argv: Sequence[str], **kw: Any) -> RunResult:
         if self.submitted and ("squeue" in argv or "sacct" in argv):
-            raise HpcError("E_LOST", "lost", "")
+            raise ConnectionLost("lost", "")
         result = await super().run(node, argv, **kw)
         if "sbatch" in argv and "--test-only" not in argv and not self.submitted:
             self.submitted = result.stdout.strip()
-            raise HpcError("E_LOST", "lost", "")
+            raise ConnectionLost("lost", "")
         return result
 
 
+class _AnHourLater(datetime):
+    """shell.jobs' clock an hour on: well past the in-flight window of an sbatch (command_timeout + 10 s)."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _AnHourLater:  # type: ignore[override]
+        t = datetime.now(tz) + timedelta(hours=1)
+        return cls.fromtimestamp(t.timestamp(), tz)
+
+
 async def test_an_unverifiable_lost_reply_is_not_called_safe_and_the_next_sbatch_settles_it(
-    lab: dict[str, Any], workspace: Path
+    lab: dict[str, Any], workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     install_credentials(workspace, *make_user_cert(asyncssh.read_private_key(lab["ca_key"])))
     settings = Settings(
@@ -135,10 +146,13 @@ async def test_an_unverifiable_lost_reply_is_not_called_safe_and_the_next_sbatch
         with pytest.raises(HpcError) as e:
             await jobs.submit(route, SbatchRequest("cpu", "#!/bin/bash\nsleep 60\n", JobOptions(), False))
         assert e.value.code == "E_LOST_UNSURE" and "Do not submit it again yet" in e.value.fix
-        # later, with the node reachable again (and the in-flight window of 5 + 10 s past)
-        await asyncio.sleep(16)
         fresh = SshPool(settings, services.store)
         healthy = SlurmJobs(settings, services.platform, fresh, JobJournal(workspace))
+        # with the node reachable again but the lost sbatch maybe still in flight: not settled yet
+        soon = await healthy.submit(route, SbatchRequest("cpu", "#!/bin/bash\ntrue\n", JobOptions(), True))
+        assert soon.submission is not None and not [w for w in soon.submission.warnings if "earlier" in w]
+        # later (the jobs module's clock moved past the in-flight window instead of sleeping through it)
+        monkeypatch.setattr(jobs_mod, "datetime", _AnHourLater)
         nxt = await healthy.submit(route, SbatchRequest("cpu", "#!/bin/bash\ntrue\n", JobOptions(), True))
         assert nxt.submission is not None
         notes = [w for w in nxt.submission.warnings if "earlier submission" in w]

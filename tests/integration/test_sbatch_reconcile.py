@@ -10,7 +10,7 @@ import asyncssh
 import pytest
 
 from conftest import install_credentials, make_user_cert
-from sjtu_hpc_mcp.core.errors import HpcError
+from sjtu_hpc_mcp.core.errors import ConnectionLost
 from sjtu_hpc_mcp.core.policy import job_route
 from sjtu_hpc_mcp.core.slurm.commands import JobOptions
 from sjtu_hpc_mcp.core.slurm.requests import SbatchRequest
@@ -30,7 +30,7 @@ class ReplyLostAfterSbatch(SshPool):
         result = await super().run(node, argv, **kw)
         if "sbatch" in argv and "--test-only" not in argv:
             self.submitted = result.stdout.strip()
-            raise HpcError("E_LOST", "lost", "")
+            raise ConnectionLost("lost", "")
         return result
 
 

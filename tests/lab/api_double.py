@@ -1,6 +1,6 @@
 """Test double of the SJTU HPC platform HTTP API (https://api.hpc.sjtu.edu.cn).
 
-Used only by tests (never shipped in the package). It follows ../shared/PLATFORM.md §1 to the
+Used only by tests (never shipped in the package). It follows docs/platform.md#api to the
 letter; where the real contract is unknown, the choices below are the double's own and are
 documented here so the client can be written to tolerate them.
 

@@ -34,7 +34,7 @@ UNION_FSNAME=lab-union
 UNION_BRANCHES=/archive:/vault
 COLD_MOUNTS=(/archive /vault /union)   # read-only on login and compute nodes
 
-# partitions (PLATFORM.md section 3): "name MaxTime"; cpu is the default
+# partitions (docs/platform.md#partitions): "name MaxTime"; cpu is the default
 PARTITIONS=(
   "cpu 7-00:00:00" "debug 00:20:00" "dgx2 7-00:00:00" "huge 2-00:00:00" "192c6t 2-00:00:00"
   "debugarm 7-00:00:00" "arm128c256g 7-00:00:00" "scnet_arm 7-00:00:00"

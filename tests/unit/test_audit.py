@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sjtu_hpc_mcp.core.consent import ACTS
 from sjtu_hpc_mcp.core.policy import (
     CHANGING_ACTS,
-    DESTRUCTIVE_ACTS,
     audit_arguments,
     audit_outcome,
     changing_act,
@@ -49,9 +49,11 @@ def test_which_calls_change_something(tool: str, arguments: dict[str, object], a
 def test_every_consent_act_is_a_changing_act() -> None:
     """What needs consent changes something, so it is audited and hidden in read-only mode."""
     covered = {"scancel", "update_user", "remove", "cancel_transfer"}
-    via_start = {"overwrite", "move", "delete"}  # transfer_data start with confirm (a move deletes its source)
-    assert covered | via_start == DESTRUCTIVE_ACTS
+    via_start = {"overwrite", "move"}  # transfer_data start with confirm (a move deletes its source)
+    via_certificate = {"replace_key"}  # request_certificate export_to over a different key
+    assert covered | via_start | via_certificate == ACTS
     assert covered <= set(CHANGING_ACTS.values()) and "transfer_start" in CHANGING_ACTS.values()
+    assert "certificate" in CHANGING_ACTS.values()
 
 
 def test_read_only_values() -> None:

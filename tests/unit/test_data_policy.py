@@ -1,4 +1,4 @@
-"""The data rules of PLATFORM.md §3–§5 and the consent rules, one named row each.
+"""The data rules of docs/platform.md#rules and the consent rules, one named row each.
 
 A row is an act (a call into the pure policy) and what must come of it: a value, a member of a set,
 or a refusal with its code and the words the message must carry. A failing row names its rule.
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from sjtu_hpc_mcp.core import transfer as t
+from sjtu_hpc_mcp.core.consent import ACTS, transfer_gate
 from sjtu_hpc_mcp.core.errors import HpcError
 from sjtu_hpc_mcp.core.platform import load_platform
 from sjtu_hpc_mcp.core.policy import (
@@ -29,12 +30,10 @@ from sjtu_hpc_mcp.core.policy import (
     data_route,
     default_streams,
     home_rel,
-    needs_confirmation,
     personal_root,
     refuse_cold_reads,
     refuse_job_paths_elsewhere,
     resolve_personal,
-    transfer_consent_missing,
 )
 
 P = load_platform()
@@ -497,11 +496,11 @@ ROWS = [
     ),
     # -- §5 and the consent table: destroying and cancelling need the person's agreement -------------
     *[
-        pytest.param(partial(needs_confirmation, act), True, id=f"consent: {act} needs confirmation")
-        for act in ("scancel", "update_user", "overwrite", "move", "cancel_transfer", "remove", "delete")
+        pytest.param(partial(ACTS.__contains__, act), True, id=f"consent: {act} needs confirmation")
+        for act in ("scancel", "update_user", "overwrite", "move", "cancel_transfer", "remove", "replace_key")
     ],
     *[
-        pytest.param(partial(needs_confirmation, act), False, id=f"consent: {act} needs none")
+        pytest.param(partial(ACTS.__contains__, act), False, id=f"consent: {act} needs none")
         for act in ("sinfo", "squeue", "sacct", "copy", "list", "status", "usage", "free", "mkdir")
     ],
 ]
@@ -537,10 +536,8 @@ def test_every_login_node_and_cold_pool_is_a_row() -> None:
 
 
 def test_every_destructive_act_is_a_consent_row() -> None:
-    from sjtu_hpc_mcp.core.policy import DESTRUCTIVE_ACTS
-
-    assert {"scancel", "update_user", "overwrite", "move", "cancel_transfer", "remove"} <= DESTRUCTIVE_ACTS
-    assert not {"sinfo", "squeue", "copy", "sacct", "list", "status"} & DESTRUCTIVE_ACTS
+    assert {"scancel", "update_user", "overwrite", "move", "cancel_transfer", "remove"} <= ACTS
+    assert not {"sinfo", "squeue", "copy", "sacct", "list", "status"} & ACTS
 
 
 # -- the resolved ends of a transfer, and which consent a transfer still lacks --------------------------
@@ -599,4 +596,5 @@ def test_transfer_ends_never_write_cold_from_a_login_node(login: str) -> None:
     ],
 )
 def test_transfer_consent(overwrites: bool, mode: str, confirm: bool, missing: str | None) -> None:
-    assert transfer_consent_missing(overwrites, mode, confirm) == missing
+    act, step = transfer_gate(overwrites, mode, confirm, declined=False)
+    assert (act if step == "preview" else None) == missing

@@ -1,4 +1,5 @@
-"""The platform tables (PLATFORM.md §3–§4): every row, the aliases, and hostile paths."""
+"""The platform tables (docs/platform.md#node-groups to docs/platform.md#storage): every row, the aliases, and
+hostile paths."""
 
 from __future__ import annotations
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from sjtu_hpc_mcp.core.consent import ACTS
 from sjtu_hpc_mcp.core.errors import HpcError
 from sjtu_hpc_mcp.core.platform import load_platform
 from sjtu_hpc_mcp.core.policy import (
     check_partitions_in_group,
     cold_paths_in,
     job_route,
-    needs_confirmation,
     of_other_group,
     refuse_cold_reads,
     time_limit_warnings,
@@ -121,14 +121,14 @@ def test_options_are_checked_too() -> None:
     [
         ("scancel", True),
         ("update_user", True),
-        ("delete", True),
+        ("remove", True),
         ("overwrite", True),
         ("sinfo", False),
         ("sbatch", False),
     ],
 )
 def test_consent_table(act: str, needed: bool) -> None:
-    assert needs_confirmation(act) is needed
+    assert (act in ACTS) is needed
 
 
 def test_time_limits_are_hints() -> None:

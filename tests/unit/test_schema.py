@@ -85,4 +85,4 @@ def test_one_error_form() -> None:
     assert sentence("run_slurm needs a partition") == "run_slurm needs a partition."
     assert sentence("--api-url is wrong.") == "--api-url is wrong."
     assert error_text("E_X", "it broke", "do this") == "E_X: It broke. Fix: Do this."
-    assert str(HpcError("E_X", "it broke")) == "E_X: It broke."
+    assert str(HpcError("E_SAME", "it broke")) == "E_SAME: It broke. Fix: Copy to another place."  # the default fix

@@ -3,11 +3,17 @@
 tests/lab/recorded/INDEX.txt lists each file's exact command and exit status.
 """
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sjtu_hpc_mcp.core import transfer as t
 from sjtu_hpc_mcp.core.slurm.bounds import tail_text
+from sjtu_hpc_mcp.core.slurm.limits import parse_assoc, parse_qos
+from sjtu_hpc_mcp.core.slurm.outcome import parse_usage
 from sjtu_hpc_mcp.core.slurm.parse import (
     find_by_comment,
     parse_job_comments,
@@ -35,24 +41,211 @@ def token() -> str:
     raise AssertionError("no token in INDEX.txt")
 
 
-PARSERS = {
-    "sinfo": parse_sinfo,
-    "squeue_comments": parse_job_comments,
-    "squeue": parse_squeue,
-    "sacct_comments": parse_job_comments,
-    "sacct": parse_sacct,
-    "seff": parse_seff,
-    "scontrol": parse_scontrol_jobs,
+# --- what each recording must parse to -----------------------------------------------------------
+# One expectation per file of tests/lab/recorded/ (versions/ has test_slurm_versions.py): the parser the
+# server applies to that output and what it must find there. A recording whose output really is empty
+# (scancel prints nothing) says so, with the exit status INDEX.txt records for its command, so no row
+# can pass just because a parser returns nothing for nothing.
+
+
+@dataclass(frozen=True)
+class Empty:
+    """The command printed nothing on this stream; INDEX.txt records it with exit status `rc`."""
+
+    rc: int
+
+
+def jobs(rows: Iterable[Any]) -> str:
+    """Rows as "id=STATE id=STATE …", in the order parsed."""
+    return " ".join(f"{r.job_id}={r.state}" for r in rows)
+
+
+def limits(found: Iterable[Any]) -> str:
+    return "; ".join(f"{x.source} jobs={x.max_jobs} submit={x.max_submit} wall={x.max_wall_s}" for x in found)
+
+
+def seff(text: str) -> str | None:
+    r = parse_seff(text)
+    return None if r is None else f"{r.job_id}={r.state}"
+
+
+def estimate(text: str) -> tuple[object, ...] | None:
+    r = parse_sbatch_test_only(text)
+    return None if r is None else (r.job_id, r.processors, r.nodes, r.partition, r.start_time)
+
+
+def sbatch(text: str) -> int | None:
+    r = parse_sbatch(text)
+    return None if r is None else r.job_id
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+SACCT_ALL = (
+    "1=FAILED 2=COMPLETED 3=OUT_OF_MEMORY 4=COMPLETED 5=COMPLETED 6=FAILED 7=OUT_OF_MEMORY 8=TIMEOUT 9=CANCELLED "
+    "10=COMPLETED 15=CANCELLED 16=COMPLETED 17=CANCELLED 18=CANCELLED 11_1=COMPLETED 11_2=COMPLETED 11_3=COMPLETED "
+    "12_1=COMPLETED 12_2=COMPLETED 12_3=RUNNING 23=FAILED"
+)
+SQUEUE_ME = (
+    "10=RUNNING 12_[2-3%1]=PENDING 13=PENDING 14=PENDING 17=PENDING 18=PENDING 8=RUNNING 9=RUNNING 12_1=RUNNING "
+    "15=RUNNING"
+)
+SINFO_ALL = (
+    "cpu debug dgx2 huge 192c6t debugarm arm128c256g scnet_arm small 64c512g el9 debug64c512g win32 a100 a800 "
+    "debug100 debuga100"
+)
+
+EXPECTED: dict[str, tuple[Callable[[str], object], object] | Empty] = {
+    "sinfo_busy.txt": (lambda x: " ".join(p.name for p in parse_sinfo(x)), SINFO_ALL),
+    "sinfo_some.txt": (lambda x: " ".join(p.name for p in parse_sinfo(x)), "cpu debug a100"),
+    "squeue_me.txt": (lambda x: jobs(parse_squeue(x)), SQUEUE_ME),
+    "squeue_user.txt": (lambda x: jobs(parse_squeue(x)), SQUEUE_ME),
+    "squeue_pending.txt": (
+        lambda x: jobs(parse_squeue(x)),
+        "12_[2-3%1]=PENDING 13=PENDING 14=PENDING 17=PENDING 18=PENDING",
+    ),
+    "squeue_jobs_array_task.txt": (lambda x: jobs(parse_squeue(x)), "12_1=RUNNING"),
+    "squeue_expand_arrays.txt": (lambda x: jobs(parse_squeue(x)), "12_2=PENDING 12_3=PENDING 12_1=RUNNING"),
+    "squeue_after_cancel.txt": (lambda x: jobs(parse_squeue(x)), "14=PENDING"),
+    "squeue_end.txt": (lambda x: jobs(parse_squeue(x)), "13=PENDING 14=PENDING 12_3=RUNNING"),
+    "squeue_comments.txt": (
+        lambda x: (
+            [(r.job_id, r.state) for r in find_by_comment(parse_job_comments(x), token())]
+            + [("rows", len(parse_job_comments(x)))]
+        ),
+        [("5", "COMPLETED"), ("rows", 21)],
+    ),
+    "sacct_default.txt": (lambda x: jobs(parse_sacct(x)), SACCT_ALL),
+    "sacct_iso_start.txt": (lambda x: jobs(parse_sacct(x)), SACCT_ALL),
+    "sacct_states.txt": (
+        lambda x: jobs(parse_sacct(x)),
+        "1=FAILED 3=OUT_OF_MEMORY 6=FAILED 7=OUT_OF_MEMORY 8=TIMEOUT 9=CANCELLED 15=CANCELLED 17=CANCELLED "
+        "18=CANCELLED 23=FAILED",
+    ),
+    "sacct_jobs.txt": (
+        lambda x: jobs(parse_sacct(x)),
+        "16=COMPLETED 11_1=COMPLETED 11_2=COMPLETED 11_3=COMPLETED 12_1=COMPLETED 12_2=COMPLETED 12_3=RUNNING",
+    ),
+    "sacct_comments.txt": (lambda x: jobs(parse_job_comments(x)), SACCT_ALL),
+    "sacct_usage.txt": (
+        lambda x: " ".join(f"{k}={u.state}/{round((u.max_rss_mb or 0) * 1024)}K" for k, u in parse_usage(x).items()),
+        "18=FAILED/1112K 19=OUT_OF_MEMORY/3192K 20=TIMEOUT/4664K 21=COMPLETED/1116K",  # MaxRSS of each .batch
+    ),
+    "sacctmgr_assoc_limits.txt": (
+        lambda x: (limits(parse_assoc(x, "cpu")[0]), parse_assoc(x, "cpu")[1]),
+        ("association acct-other jobs=4 submit=10 wall=86400", ["normal"]),
+    ),
+    "sacctmgr_qos.txt": (lambda x: limits(parse_qos(x, ["mcprec"])), "QOS mcprec jobs=20 submit=50 wall=172800"),
+    "scontrol_running.txt": (lambda x: jobs(parse_scontrol_jobs(x)), "9=RUNNING"),
+    "scontrol_pending_begin.txt": (lambda x: jobs(parse_scontrol_jobs(x)), "13=PENDING"),
+    "scontrol_array.txt": (lambda x: jobs(parse_scontrol_jobs(x)), "12_[2-3%1]=PENDING 12_1=RUNNING"),
+    "scontrol_array_done.txt": (lambda x: jobs(parse_scontrol_jobs(x)), "11_3=COMPLETED 11_2=COMPLETED 11_1=COMPLETED"),
+    "scontrol_completed.txt": (lambda x: jobs(parse_scontrol_jobs(x)), "4=COMPLETED"),
+    "scontrol_timeout.txt": (lambda x: jobs(parse_scontrol_jobs(x)), "8=TIMEOUT"),
+    "scontrol_missing.txt": Empty(rc=1),
+    "scontrol_missing.stderr.txt": (slurm_errors, ["Invalid job id specified"]),
+    "seff_done.txt": (seff, "4=COMPLETED"),
+    "seff_fail.txt": (seff, "6=FAILED"),
+    "seff_oom.txt": (seff, "7=OUT_OF_MEMORY"),
+    "seff_timeout.txt": (seff, "8=TIMEOUT"),
+    "seff_cancel.txt": (seff, "9=CANCELLED"),
+    "seff_gpu.txt": (seff, "10=COMPLETED"),
+    "seff_array_task.txt": (seff, "20=COMPLETED"),
+    "seff_running.txt": (seff, "9=RUNNING"),
+    "seff_pending.txt": (seff, "13=PENDING"),
+    "seff_missing.txt": Empty(rc=2),
+    "seff_missing.stderr.txt": (last_line, "Job not found."),
+    "sbatch_parsable.txt": (sbatch, 5),
+    "sbatch_parsable.stderr.txt": Empty(rc=0),
+    "sbatch_test_only.txt": Empty(rc=0),
+    "sbatch_test_only.stderr.txt": (estimate, (22, 1, "labnode", "cpu", "2026-12-31T06:31:46")),
+    "sbatch_bad_partition.txt": Empty(rc=1),
+    "sbatch_bad_partition.stderr.txt": (
+        slurm_errors,
+        ["invalid partition specified: nosuch", "Batch job submission failed: Invalid partition name specified"],
+    ),
+    "sbatch_too_big.txt": Empty(rc=1),
+    "sbatch_too_big.stderr.txt": (
+        slurm_errors,
+        [
+            "Memory specification can not be satisfied",
+            "Batch job submission failed: Requested node configuration is not available",
+        ],
+    ),
+    "scancel_ids.txt": Empty(rc=0),
+    "scancel_ids.stderr.txt": Empty(rc=0),
+    "scancel_by_name.txt": Empty(rc=0),
+    "scancel_by_name.stderr.txt": Empty(rc=0),
+    "scancel_unknown.txt": Empty(rc=0),
+    "scancel_unknown.stderr.txt": Empty(rc=0),
+    "tail_fail_out.txt": (lambda x: tail_text(x, 4096).text, "about to fail\n"),
+    "tail_oom_out.txt": (lambda x: [e[:32] for e in slurm_errors(x)], ["Detected 1 oom-kill event(s) in "]),
+    "tail_missing.txt": Empty(rc=1),
+    "tail_missing.stderr.txt": (
+        last_line,
+        "tail: cannot open '/tmp/slurm-rec/nope.out' for reading: No such file or directory",
+    ),
+    "rsync_pool_full.log": (
+        lambda x: (t.cause_of(11, t.error_lines(x))[0], len(t.error_lines(x))),
+        ("the destination is full or your quota is exhausted", 3),
+    ),
 }
+RECORDINGS = sorted(p.name for p in RECORDED.iterdir() if p.is_file() and p.name != "INDEX.txt")
 
 
-@pytest.mark.parametrize("path", sorted(RECORDED.glob("*.txt")), ids=lambda p: p.name)
-def test_every_recording_parses_without_error(path: Path) -> None:
-    text = path.read_text(encoding="utf-8")
-    for prefix, parser in PARSERS.items():
-        if path.name.startswith(prefix) and ".stderr" not in path.name:
-            parser(text)
-            break
+def index_rc(name: str) -> int:
+    """The exit status INDEX.txt records for the command whose stdout or stderr is `name`."""
+    for line in read("INDEX.txt").splitlines():
+        if line.startswith(name + " ") or f"(stderr: {name})" in line:
+            return int(line.split("rc=", 1)[1].split()[0])
+    raise AssertionError(f"INDEX.txt does not list {name}")
+
+
+def accepted(name: str, body: str) -> bool:
+    """Whether `body` parses to what EXPECTED says `name` must parse to (a parser that raises: no)."""
+    want = EXPECTED[name]
+    if isinstance(want, Empty):
+        return body == ""
+    parse, expected = want
+    try:
+        return parse(body) == expected
+    except Exception:
+        return False
+
+
+def test_every_recording_has_an_expectation() -> None:
+    assert set(RECORDINGS) == set(EXPECTED), set(RECORDINGS) ^ set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_every_recording_parses_to_its_expectation(name: str) -> None:
+    want = EXPECTED[name]
+    body = read(name)
+    if isinstance(want, Empty):
+        assert body == "" and index_rc(name) == want.rc, (name, index_rc(name))
+        return
+    assert body.strip(), f"{name} is empty but is expected to parse to something"
+    parse, expected = want
+    assert parse(body) == expected
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if not isinstance(EXPECTED[n], Empty)])
+@pytest.mark.parametrize("body", ["", "\n", "   \n\n"], ids=["empty", "newline", "blank"])
+def test_an_empty_body_does_not_pass_for_any_parser(name: str, body: str) -> None:
+    """The guard the expectations give: an empty or blank output is never what a recording parses to."""
+    assert not accepted(name, body)
+
+
+def test_a_recording_cut_short_does_not_pass() -> None:
+    """Dropping the last line of a multi-line recording changes what it parses to (seff's and tail's
+    expectations sit in their first lines, so they are left out)."""
+    for name in RECORDINGS:
+        body = read(name)
+        lines = body.rstrip("\n").splitlines(keepends=True)
+        if len(lines) > 1 and not isinstance(EXPECTED[name], Empty) and not name.startswith(("seff_", "tail_")):
+            assert not accepted(name, "".join(lines[:-1])), name
 
 
 # --- sinfo --------------------------------------------------------------------------------------

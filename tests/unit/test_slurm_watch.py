@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sjtu_hpc_mcp.core.errors import HpcError
+from sjtu_hpc_mcp.core.errors import ConnectionLost, HpcError
 from sjtu_hpc_mcp.core.slurm.outcome import JobUsage
 from sjtu_hpc_mcp.shell import watch as jobs_mod
 from sjtu_hpc_mcp.shell.watch import JobWatch
@@ -35,6 +35,14 @@ class FakeSlurm:
         self.polls.append((now, ids))
         await asyncio.sleep(0.01)
         return {j: usage(j, "COMPLETED" if now >= self.ends[j] else "RUNNING") for j in ids if j in self.ends}
+
+
+AS_SHIPPED = (jobs_mod.MIN_GAP_S, jobs_mod.BASE_S, jobs_mod.MAX_S)  # read before `fast` shortens them
+
+
+def test_the_shipped_poll_gaps_are_the_readmes() -> None:
+    """README: one sacct poll per entry node, at least 2 s apart, backing off to 15 s while nothing changes."""
+    assert AS_SHIPPED == (2.0, 2.0, 15.0)
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +106,7 @@ async def test_a_failing_poll_is_reported_when_nothing_was_learned(monkeypatch: 
     monkeypatch.setattr(jobs_mod, "MAX_WAIT_S", 0.5)
 
     async def broken(ids: list[str]) -> dict[str, JobUsage]:
-        raise HpcError("E_LOST", "lost", "again")
+        raise ConnectionLost("lost", "again")
 
     watch = JobWatch("pilogin", broken)
     with pytest.raises(HpcError):
@@ -113,7 +121,7 @@ async def test_a_node_lost_after_the_first_answer_is_an_error_not_a_stale_state(
     async def poll(ids: list[str]) -> dict[str, JobUsage]:
         nonlocal answered
         if answered:
-            raise HpcError("E_LOST", "The connection to pilogin was lost.", "Try again in a moment.")
+            raise ConnectionLost("The connection to pilogin was lost.", "Try again in a moment.")
         answered += 1
         return {j: usage(j, "RUNNING") for j in ids}
 
@@ -131,7 +139,7 @@ async def test_a_job_seen_ended_stays_ended_when_later_polls_fail() -> None:
         nonlocal calls
         calls += 1
         if calls > 1:
-            raise HpcError("E_LOST", "lost", "again")
+            raise ConnectionLost("lost", "again")
         return {j: usage(j, "COMPLETED" if j == "1" else "RUNNING") for j in ids}
 
     watch = JobWatch("pilogin", poll)

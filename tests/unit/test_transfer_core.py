@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shlex
@@ -954,6 +955,42 @@ def test_read_list() -> None:
     (only,) = t.read_list(found, SYDATA, 10)
     assert only.id == c.id and only.state == "running"
     assert t.read_list({}, DATA, 10) == []
+
+
+def _listed_by_the_list_script(tmp_path: Path, count: int, limit: int) -> list[t.TransferStatus]:
+    """`count` finished transfers on the data node, started one second apart (folder mtimes alike), read back
+    by the node's own list script (run here with sh) and read_list, as DataNodes.transfers does."""
+    state = tmp_path / "transfers"
+    for i in range(count):
+        tid = f"data-{i:012x}"
+        folder = state / tid
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(t.meta_json(_meta(id=tid, started=T0 + i)))
+        (folder / "rc").write_text("0\n")
+        os.utime(folder, (T0 + i, T0 + i))
+    out = subprocess.run(
+        t.sh_argv(t.LIST_SH, str(state), str(limit)), capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    return t.read_list(t.sections(out), DATA, limit)
+
+
+def test_the_list_gives_the_newest_50_transfers_of_a_data_node(tmp_path: Path) -> None:
+    """README: the newest 50 transfers per data node by default (transfer_data list's default limit)."""
+    from sjtu_hpc_mcp.app import build_server
+    from sjtu_hpc_mcp.settings import Settings
+
+    assert t.MAX_LISTED == 50
+    tools = {x.name: x for x in build_server(Settings(workspace=tmp_path))._tool_manager.list_tools()}
+    assert tools["transfer_data"].parameters["properties"]["limit"]["default"] == t.MAX_LISTED
+    listed = _listed_by_the_list_script(tmp_path, 55, t.MAX_LISTED)
+    assert len(listed) == 50
+    assert [s.id for s in listed] == [f"data-{i:012x}" for i in range(54, 4, -1)], "newest first, oldest 5 left out"
+    assert {s.state for s in listed} == {"done"}
+
+
+def test_a_larger_list_limit_shows_more_than_the_newest_50(tmp_path: Path) -> None:
+    """README: the newest 50 by default; `limit` (up to 1,000) shows more."""
+    assert len(_listed_by_the_list_script(tmp_path, 55, 100)) == 55
 
 
 def test_meta_json_round_trips() -> None:

@@ -1,6 +1,6 @@
 """Account facts from the API's answers: homes, the account name, quotas for a person to read. Pure.
 
-The API's exact user and quota formats are not published (PLATFORM.md §1): parsing is tolerant,
+The API's exact user and quota formats are not published (docs/platform.md#api): parsing is tolerant,
 known fields are lifted out and everything else is kept as received.
 """
 

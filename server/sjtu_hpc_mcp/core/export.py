@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from . import consent
 from .account import check_username
 from .certs import parse_certificate
 from .errors import HpcError
@@ -220,12 +221,9 @@ def reminder(valid_before: datetime | None, known_hosts: str, unknown: Sequence[
 
 
 def confirm_question(folder: str, replaced: Sequence[str], new_key: bool) -> str:
-    return (
-        f"{folder} already holds {'; '.join(replaced)}"
-        + (" (a new certificate comes with a new key)" if new_key else "")
-        + ". Nothing was written or requested. Ask the person whether to replace it (it may be a key they use "
-        "elsewhere); if they agree, call again with confirm=true, or choose another folder."
-    )
+    """The preview before a key in the export folder is replaced (the replace_key act)."""
+    note = " (a new certificate comes with a new key)" if new_key else ""
+    return consent.say("replace_key", "preview", folder=folder, replaced="; ".join(replaced), new_key=note)
 
 
 def missing_host_keys(known_hosts: str | None, names: Sequence[str]) -> list[str]:

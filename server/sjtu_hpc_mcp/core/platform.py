@@ -1,4 +1,7 @@
-"""A typed view of platform.toml and the lookups every rule is built from (PLATFORM.md §3–§4).
+"""A typed view of platform.toml and the lookups every rule is built from.
+
+The tables are explained in docs/platform.md#node-groups, docs/platform.md#partitions,
+docs/platform.md#entry-nodes and docs/platform.md#storage.
 
 Pure: the table is parsed from text; `load_platform()` reads the copy shipped in the package.
 """

@@ -1,4 +1,4 @@
-"""Every rule in one place: which entry node serves a request, what is refused, what needs consent.
+"""Every rule in one place: which entry node serves a request, what is refused (consent: core/consent.py).
 
 Pure functions over the platform tables; the tools ask here and never decide themselves.
 """
@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from .errors import HpcError
 from .platform import Platform, Storage, normalize_path, within
 
-# Acts that change or destroy something the person cares about: they need confirm=true.
-DESTRUCTIVE_ACTS = frozenset({"scancel", "update_user", "delete", "overwrite", "move", "cancel_transfer", "remove"})
 _COLD_VARS = ("ARCHIVE", "VAULT", "UNION")
 _VAR_RE = re.compile(r"\$\{?(" + "|".join(_COLD_VARS) + r")\b\}?")
 # Anything that looks like a path inside a script: a run of characters without shell separators.
@@ -96,7 +94,7 @@ def cold_paths_in(platform: Platform, text: str) -> list[str]:
 
 
 def refuse_cold_reads(platform: Platform, *texts: str | None) -> None:
-    """Jobs must never read cold storage (PLATFORM.md §4)."""
+    """Jobs must never read cold storage (docs/platform.md#rules)."""
     hits: list[str] = []
     for t in texts:
         if t:
@@ -110,7 +108,7 @@ def refuse_cold_reads(platform: Platform, *texts: str | None) -> None:
 
 
 def refuse_job_paths_elsewhere(platform: Platform, group: str, paths: Mapping[str, str | None]) -> None:
-    """A job's output, error and working folder lie in its group's hot storage (PLATFORM.md §3–§4).
+    """A job's output, error and working folder lie in its group's hot storage (docs/platform.md#rules).
 
     Job data is visible only from the group's nodes: output in a compute node's /tmp or in another
     group's pool is lost to the person (and to job_output).
@@ -137,11 +135,7 @@ def time_limit_warnings(platform: Platform, partition: str, seconds: int | None)
     return []
 
 
-def needs_confirmation(act: str) -> bool:
-    return act in DESTRUCTIVE_ACTS
-
-
-# -- data: personal paths, data nodes, cold pools, space (PLATFORM.md §4) ---------------------
+# -- data: personal paths, data nodes, cold pools, space (docs/platform.md#storage) ------------
 
 # The most parallel streams the platform's docs allow for one transfer.
 MAX_STREAMS = 10
@@ -247,7 +241,7 @@ def check_writable(platform: Platform, node: str, path: str) -> Storage:
 
 
 def cold_target(platform: Platform, free: Mapping[str, int], holding: Iterable[str] = ()) -> tuple[str, str]:
-    """The cold pool to write, and why: the one with the most free space right now (PLATFORM.md §4).
+    """The cold pool to write, and why: the one with the most free space right now (docs/platform.md#rules).
 
     A pool that already holds this destination wins, so that asking again resumes the same copy
     instead of starting a second one in the other pool.
@@ -314,17 +308,6 @@ def check_transfer_ends(
     if mode == "move":
         check_writable(platform, node, src)
     return src, dst
-
-
-def transfer_consent_missing(overwrites: bool, mode: str, confirm: bool) -> str | None:
-    """The act a transfer would do that still needs the person's consent (confirm), if any."""
-    if confirm:
-        return None
-    if overwrites and needs_confirmation("overwrite"):
-        return "overwrite"
-    if mode == "move" and needs_confirmation("move"):
-        return "move"
-    return None
 
 
 def check_streams(streams: int) -> int:

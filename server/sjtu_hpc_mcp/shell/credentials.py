@@ -1,4 +1,4 @@
-"""CredentialStore: the workspace's credential files (PLATFORM.md §2), with safe modes and atomic writes.
+"""CredentialStore: the workspace's credential files (docs/platform.md#credentials), with safe modes and atomic writes.
 
 File names are those of the original scripts, so both can share one workspace.
 Secrets are read here and handed on; they are never logged or put in an exception.

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from ..core import storage as st
 from ..core import transfer as t
-from ..core.errors import HpcError
+from ..core.errors import HpcError, UnknownTransfer
 from ..core.policy import home_rel
 from .ssh import RunResult, SshPool
 
@@ -84,9 +84,7 @@ class DataNodes:
         folder = await self.folder(node, transfer)
         out = await self._sh(node, t.STATUS_SH, folder, t.session_name(transfer), str(ticks), limit_s=ticks / 10 + 30)
         if out.strip() == "unknown":
-            raise HpcError(
-                "E_UNKNOWN_TRANSFER", f"{node} has no transfer {transfer}.", "transfer_data list shows the known ones."
-            )
+            raise UnknownTransfer(f"{node} has no transfer {transfer}.", "transfer_data list shows the known ones.")
         try:
             return t.read_status(t.sections(out))
         except (ValueError, IndexError):
@@ -99,10 +97,8 @@ class DataNodes:
     async def status_if_known(self, node: str, transfer: str) -> t.TransferStatus | None:
         try:
             return await self.status(node, transfer)
-        except HpcError as exc:
-            if exc.code == "E_UNKNOWN_TRANSFER":
-                return None
-            raise
+        except UnknownTransfer:
+            return None
 
     async def cancel(self, node: str, transfer: str) -> tuple[str, int]:
         out = await self._sh(
@@ -110,9 +106,7 @@ class DataNodes:
         )
         word, _, left = out.strip().partition(" ")
         if word == "unknown":
-            raise HpcError(
-                "E_UNKNOWN_TRANSFER", f"{node} has no transfer {transfer}.", "transfer_data list shows the known ones."
-            )
+            raise UnknownTransfer(f"{node} has no transfer {transfer}.", "transfer_data list shows the known ones.")
         return word, int(left or 0)
 
     async def transfers(self, node: str, limit: int) -> list[t.TransferStatus]:

@@ -20,7 +20,7 @@ from typing import Any, Literal, NoReturn
 import httpx2
 
 from .. import __version__
-from ..core.errors import HpcError
+from ..core.errors import ApprovalDenied, ApprovalTimeout, HpcError, TokenRefused
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +250,7 @@ class HpcApi:
         headers = {"Accept": accept}
         if token is not None:
             if not _TOKEN_CHARS_RE.fullmatch(token):  # else httpx/h11 would fail, possibly quoting it
-                raise HpcError(
-                    "E_TOKEN_REFUSED",
+                raise TokenRefused(
                     "the token is empty or malformed (not one word of printable ASCII).",
                     "call request_token to get a new token, then retry.",
                 )
@@ -321,14 +320,12 @@ class HpcApi:
             )
         short = reason[:REASON_MAX] + ("…" if len(reason) > REASON_MAX else "")
         if approval and _DENIED_RE.search(reason) and "permission" not in reason.lower():
-            raise HpcError(
-                "E_APPROVAL_DENIED",
+            raise ApprovalDenied(
                 f"the two-factor approval for {what} was denied ({short}).",
                 "only retry if the user wants to; they must approve it in 交我办 or by email.",
             )
         if approval and _TIMED_OUT_RE.search(reason) and "token" not in reason.lower():
-            raise HpcError(
-                "E_APPROVAL_TIMEOUT",
+            raise ApprovalTimeout(
                 f"the two-factor approval for {what} timed out at the server ({short}).",
                 "retry, and ask the user to approve promptly in 交我办 or by email.",
             )
@@ -340,8 +337,7 @@ class HpcApi:
             )
         token_bad = status == 401 or (status == 403 and _TOKEN_HINT_RE.search(reason) is not None)
         if (refresh and 400 <= status < 500) or (token and token_bad):
-            raise HpcError(
-                "E_TOKEN_REFUSED",
+            raise TokenRefused(
                 f"the HPC API refused the token on {what} (HTTP {status}: {short}).",
                 "call request_token to get a new token, then retry.",
             )

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 
+from ..core import consent
 from ..core import journal as jr
 from ..core import slurm as s
-from ..core.errors import HpcError
+from ..core.errors import ConnectionLost, HpcError
 from ..core.person import login_user
 from ..core.platform import Platform
 from ..core.policy import (
     Route,
-    needs_confirmation,
     of_other_group,
     refuse_cold_reads,
     refuse_job_paths_elsewhere,
@@ -73,7 +73,7 @@ class SlurmJobs:
             r = await self.ssh.run(node, c.remote_argv(argv), idempotent=idempotent)
         except HpcError as exc:  # the pool names argv[0]: say `sbatch`, not `env`
             message = exc.message.replace("env on ", f"{name} on ", 1).replace("running env.", f"running {name}.")
-            raise HpcError(exc.code, message, exc.fix) from None
+            raise exc.reworded(message) from None
         self._hosts[node] = r.hostname
         if check and not r.ok:
             raise rq.command_failed(name, node, r.exit_status, r.stderr)
@@ -131,8 +131,8 @@ class SlurmJobs:
             self._journal("submitting", route, mark, partition=req.partition, script_path=path)
         try:
             r = await self.run(route.node, argv, idempotent=False, check=False)
-        except HpcError as exc:
-            if exc.code != "E_LOST" or req.test_only:
+        except ConnectionLost:
+            if req.test_only:
                 raise
             return await self._reconcile(route, req, mark, path, warnings)
         if req.test_only:
@@ -254,8 +254,7 @@ class SlurmJobs:
             job_id, sure = None, False
         if job_id is None and sure:
             self._journal("not_submitted", route, mark)
-            raise HpcError(
-                "E_LOST",
+            raise ConnectionLost(
                 f"The connection to {route.node} was lost during sbatch, and no job with its mark {mark} exists.",
                 "It was not submitted; it is safe to submit again.",
             )
@@ -313,12 +312,9 @@ class SlurmJobs:
 
         if not jobs:
             return outcome("No matching job is in the queue; nothing to cancel.")
-        if needs_confirmation("scancel") and not confirm:
-            return outcome(
-                f"Would cancel {len(jobs)} job(s); nothing done. Ask the person, then call again with confirm=true."
-            )
-        if declined:
-            return outcome("The person declined; nothing was cancelled.")
+        step = consent.gate("scancel", confirm, declined)
+        if step != "go":
+            return outcome(consent.say("scancel", step, count=len(jobs)))
         done = await self.run(route.node, req.argv, idempotent=False)
         return outcome(f"Cancelled {len(jobs)} job(s).", cancelled=True, host=done.hostname)
 

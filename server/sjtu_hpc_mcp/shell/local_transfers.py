@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..core.errors import HpcError
+from ..core.errors import ConnectionLost, HpcError, UnknownTransfer
 from ..core.platform import within
 from ..core.transfer import LOCAL_ID_RE, MAX_LISTED, State, TransferStatus
 from .ssh import SshPool
@@ -535,7 +535,7 @@ class LocalTransfers:
                 ) from None
             except (OSError, asyncssh.SFTPError) as exc:
                 if isinstance(exc, _conn_lost()):
-                    raise HpcError("E_LOST", f"The connection to {node} was lost.", "Try again.") from None
+                    raise ConnectionLost(f"The connection to {node} was lost.", "Try again.") from None
                 raise HpcError(
                     "E_INSPECT", f"Cannot read {src_root} or {dst_root}: {_reason(exc)}.", "Check the paths."
                 ) from None
@@ -632,8 +632,7 @@ class LocalTransfers:
         job = self._jobs.get(transfer_id)
         if job is None:
             known = "a local transfer id" if LOCAL_ID_RE.fullmatch(transfer_id) else "not a local transfer id"
-            raise HpcError(
-                "E_UNKNOWN_TRANSFER",
+            raise UnknownTransfer(
                 f"No transfer {transfer_id} in this server ({known}; local transfers end with the server).",
                 "Use an id from transfer_data list, or start the transfer again: it resumes.",
             )
@@ -699,7 +698,7 @@ class LocalTransfers:
             raise
         except HpcError as exc:
             job.state, job.cause = "failed", exc.message
-            job.fix = _RESUME_FIX if exc.code == "E_LOST" else exc.fix
+            job.fix = _RESUME_FIX if isinstance(exc, ConnectionLost) else exc.fix
         except _Lost:
             job.state, job.cause, job.fix = "failed", f"the connection to {p.node} was lost", _RESUME_FIX
         except _Fatal as exc:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..core.certs import parse_certificate
-from ..core.errors import HpcError
+from ..core.errors import ConnectionLost, HpcError
 from ..settings import Settings
 from . import sshlib
 from .credentials import CERTIFICATE, KEY, CredentialStore
@@ -256,8 +256,7 @@ class SshPool:
                     if attempt + 1 < attempts:
                         log.info("connection to %s lost (%s); reconnecting once", node, type(exc).__name__)
                         continue
-                    raise HpcError(
-                        "E_LOST",
+                    raise ConnectionLost(
                         f"The connection to {node} was lost while running {argv[0]}.",
                         "Check whether it took effect before repeating it."
                         if not idempotent
@@ -320,11 +319,11 @@ class SshPool:
                     yield sftp
             except _lost():
                 await self._drop(node, c)
-                raise HpcError(
-                    "E_LOST", f"The connection to {node} was lost while {what}.", "Try again; it resumes."
+                raise ConnectionLost(
+                    f"The connection to {node} was lost while {what}.", "Try again; it resumes."
                 ) from None
             except asyncssh.ChannelOpenError:
-                raise HpcError("E_LOST", f"{node} refused an SFTP session.", "Try again in a moment.") from None
+                raise ConnectionLost(f"{node} refused an SFTP session.", "Try again in a moment.") from None
             finally:
                 c.release()
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from ..core import consent
 from ..core import transfer as t
 from ..core.account import QuotaLine, human_bytes, quota_left_on, quota_lines, quota_table
 from ..core.data_results import ENTRY_COLUMNS, LIST_COLUMNS, Plan, StorageResult, TransferResult
@@ -26,9 +27,7 @@ from ..core.policy import (
     confine_local,
     data_route,
     home_rel,
-    needs_confirmation,
     resolve_personal,
-    transfer_consent_missing,
 )
 from ..core.results import MAX_WAIT_S, table
 from ..settings import Settings
@@ -175,20 +174,10 @@ class DataOps:
         what = f"{meta.files} files ({plan.size}) from {ins.source} to {ins.destination}" + (
             f" (cold: {why})" if why else ""
         )
-        missing = transfer_consent_missing(bool(overwrites), mode, confirm)
-        if missing == "overwrite":
-            return preview(
-                f"Would change {len(overwrites)} existing file(s) at the destination; nothing started. "
-                "Show the list to the person; call again with confirm=true to overwrite them.",
-                overwrites,
-            )
-        if missing == "move":
-            return preview(
-                f"Would move {what}: copy, compare checksums, then delete the source. Nothing started. Ask the person; "
-                "call again with confirm=true."
-            )
-        if declined:
-            return preview("The person declined; nothing was started.")
+        act, step = consent.transfer_gate(bool(overwrites), mode, confirm, declined)
+        if step != "go":
+            listed = overwrites if act == "overwrite" and step == "preview" else None
+            return preview(consent.say(act, step, count=len(overwrites), what=what), listed)
         if not entries and mode == "copy":
             return preview(f"Nothing to copy: {ins.destination} already holds everything in {ins.source}.")
         await self.data.launch(meta, lists)
@@ -258,16 +247,12 @@ class DataOps:
             warnings=notes
             + ([f"skipped (links or special files): {', '.join(plan.skipped[:10])}"] if plan.skipped else []),
         )
-        if plan.overwrites and not confirm and needs_confirmation("overwrite"):
+        step = consent.gate("overwrite", confirm, declined, needed=bool(plan.overwrites))
+        if step == "preview":
             result.would_overwrite = plan.overwrites[: self.settings.max_rows]
             result.would_overwrite_total = len(plan.overwrites)
-            result.summary = (
-                f"Would change {len(plan.overwrites)} existing file(s) at the destination; nothing started. "
-                "Show the list to the person; call again with confirm=true to overwrite them."
-            )
-            return result
-        if declined:
-            result.summary = "The person declined; nothing was started."
+        if step != "go":
+            result.summary = consent.say("overwrite", step, count=len(plan.overwrites))
             return result
         status = self.local.start(plan, overwrite=confirm)
         status = await self._follow_local(progress, status.id, wait_s)
@@ -330,16 +315,10 @@ class DataOps:
         status = self.local.status(tid) if local else await self.data.status(node, tid)
         if status.state != "running":
             return TransferResult(action="cancel", node=node, transfer=status, summary=f"Not running ({status.state}).")
-        if needs_confirmation("cancel_transfer") and not confirm:
+        step = consent.gate("cancel_transfer", confirm, declined)
+        if step != "go":
             return TransferResult(
-                action="cancel",
-                node=node,
-                transfer=status,
-                summary="Would stop this transfer (what was copied stays); nothing done. Call again with confirm=true.",
-            )
-        if declined:
-            return TransferResult(
-                action="cancel", node=node, transfer=status, summary="The person declined; it runs on."
+                action="cancel", node=node, transfer=status, summary=consent.say("cancel_transfer", step)
             )
         if local:
             status = await self.local.cancel(tid)
@@ -434,18 +413,15 @@ class DataOps:
         check_writable(p, node, where)
         preview = await self.data.scan(node, where)
         what = f"{preview.files} files and {preview.dirs} folders, {preview.size}, in {where}"
-        if needs_confirmation("remove") and not confirm:
+        step = consent.gate("remove", confirm, declined)
+        if step != "go":
             return StorageResult(
                 action="remove",
                 node=node,
                 path=where,
                 removal=preview,
                 removed=False,
-                summary=f"Would delete {what}; nothing deleted. Ask the person; call again with confirm=true.",
-            )
-        if declined:
-            return StorageResult(
-                action="remove", node=node, path=where, removal=preview, removed=False, summary="Declined."
+                summary=consent.say("remove", step, what=what),
             )
         await self.data.remove(node, where)
         return StorageResult(

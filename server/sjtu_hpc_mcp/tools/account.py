@@ -20,9 +20,9 @@ from .._mcp import (
     read_only,
     tool_errors,
 )
+from ..core import consent
 from ..core.account import UserInfo, quota_lines, quota_summary, quota_table, user_info
 from ..core.errors import HpcError
-from ..core.policy import needs_confirmation
 from ..core.results import Table
 from ..services import Services, services
 from ..shell.credentials import delete_password_file, read_password_file
@@ -65,7 +65,7 @@ async def _consent_for_update(
         return None
     fields = (("email", email), ("jAccount", jaccount), ("contact method", contact), ("password", password_file))
     what = ", ".join(k for k, v in fields if v) or ("password" if password_page else "settings")
-    return elicit_consent(ctx, f"Change the HPC account's {what}? You will also approve it in 交我办 or by email.")
+    return elicit_consent(ctx, consent.question("update_user", what=what))
 
 
 def register(mcp: MCPServer[Services]) -> None:
@@ -174,16 +174,11 @@ async def _update(
             raise HpcError(
                 "E_ARG", "Two sources for the new password.", "Give password_file or password_page, not both."
             )
-        if needs_confirmation("update_user") and not confirm:
-            if password_file:
-                read_password_file(password_file, svc.store.folder)  # check it now; keep it for the real call
-            return UpdateResult(
-                status="preview",
-                changes=shown,
-                message="Nothing changed. Show the person these changes; if they agree, call again with confirm=true.",
-            )
-        if consent_declined(approval):
-            return UpdateResult(status="declined", changes=shown, message="The person declined; nothing changed.")
+        step = consent.gate("update_user", confirm, consent_declined(approval))
+        if step == "preview" and password_file:
+            read_password_file(password_file, svc.store.folder)  # check it now; keep it for the real call
+        if step != "go":
+            return UpdateResult(status=step, changes=shown, message=consent.say("update_user", step))
         user = require_user(svc)
         if password_file:
             password, path = read_password_file(password_file, svc.store.folder)

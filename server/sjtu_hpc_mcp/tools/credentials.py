@@ -23,10 +23,11 @@ from .._mcp import (
     url_input_answer,
     wait_bound,
 )
+from ..core import consent
 from ..core.account import check_username
 from ..core.certs import covers, parse_certificate
 from ..core.credentials import CredentialStatus, FileSeen, assess
-from ..core.errors import HpcError
+from ..core.errors import ApprovalDenied, ApprovalTimeout, HpcError, TokenRefused
 from ..core.export import (
     DEFAULT_FOLDER,
     RECORD_FILE,
@@ -37,7 +38,6 @@ from ..core.export import (
     replacements,
 )
 from ..core.person import login_user
-from ..core.policy import needs_confirmation
 from ..services import Services, services
 from ..shell.credentials import (
     CERTIFICATE,
@@ -109,12 +109,8 @@ async def fresh_token(svc: Services) -> str:
     """Refresh the stored token (which also proves it is valid) and store the new one."""
     try:
         token = await svc.api.refresh_token(require_token(svc))
-    except HpcError as exc:
-        if exc.code == "E_TOKEN_REFUSED":
-            raise HpcError(
-                "E_TOKEN_REFUSED", "The API token has expired or was refused.", "Call request_token for a new one."
-            ) from None
-        raise
+    except TokenRefused:
+        raise TokenRefused("The API token has expired or was refused.", "Call request_token for a new one.") from None
     svc.store.write_token(token)
     return token
 
@@ -161,9 +157,7 @@ async def _token_flow(
     if token is not None and not force_new:
         try:
             new = await svc.api.refresh_token(token)
-        except HpcError as exc:
-            if exc.code != "E_TOKEN_REFUSED":
-                raise
+        except TokenRefused:
             refused = True
         else:
             path = svc.store.write_token(new)
@@ -251,10 +245,8 @@ async def settle(svc: Services, ctx: Context[Any, Any], kind: str) -> tuple[Lite
         return "waiting", ""
     try:
         svc.approvals.take(kind)
-    except HpcError as exc:
-        if exc.code in ("E_APPROVAL_DENIED", "E_APPROVAL_TIMEOUT"):
-            return "denied", exc.message
-        raise
+    except (ApprovalDenied, ApprovalTimeout) as exc:
+        return "denied", exc.message
     return "done", ""
 
 
@@ -340,7 +332,7 @@ async def _certificate_and_export(
     renew = force or svc.approvals.get(CERT_TASK) is not None
     renew = renew or not (status.ready_for_ssh and covers(status.certificate.seconds_left, valid_time))
     replaced = replacements(to.found, None if renew else status.key_fingerprint)
-    if replaced and not confirm and needs_confirmation("overwrite"):
+    if consent.gate("replace_key", confirm, declined=False, needed=bool(replaced)) == "preview":
         return CertificateResult(status="confirm_needed", message=confirm_question(str(to.folder), replaced, renew))
     result = await _request_certificate(svc, ctx, valid_time, force)
     if result.status not in ("issued", "already_valid"):

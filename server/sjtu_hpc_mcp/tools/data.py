@@ -22,6 +22,7 @@ from .._mcp import (
     lean,
     tool_errors,
 )
+from ..core import consent
 from ..core import transfer as t
 from ..core.data_results import StorageResult, TransferResult
 from ..core.errors import HpcError
@@ -47,18 +48,15 @@ async def _consent_for_transfer(
     if not confirm:
         return None
     if action == "cancel":
-        return elicit_consent(ctx, f"Stop transfer {transfer_id}? What was copied stays.")
+        return elicit_consent(ctx, consent.question("cancel_transfer", transfer_id=transfer_id))
     if action == "start":
-        verb = (
-            "Move (the source is deleted after a checksum check)" if mode == "move" else "Overwrite existing files in"
-        )
-        return elicit_consent(ctx, f"{verb} the destination of this transfer?")
+        return elicit_consent(ctx, consent.question("move") if mode == "move" else consent.question("overwrite"))
     return None
 
 
 async def _consent_for_storage(ctx: Context[Any, Any], action: str, confirm: bool, path: str | None = None) -> Any:
     if action == "remove" and confirm:
-        return elicit_consent(ctx, f"Delete {path} and everything in it? This cannot be undone.")
+        return elicit_consent(ctx, consent.question("remove", path=path))
     return None
 
 

@@ -18,6 +18,7 @@ from .._mcp import (
     lean,
     tool_errors,
 )
+from ..core import consent
 from ..core import slurm as s
 from ..core.policy import check_partitions_in_group, job_route
 from ..core.results import MAX_WAIT_S
@@ -34,7 +35,7 @@ async def _consent_for_scancel(
 ) -> Any:
     if command != "scancel" or not confirm:
         return None
-    return elicit_consent(ctx, rq.scancel_question(job_ids, name))
+    return elicit_consent(ctx, consent.question("scancel", jobs=rq.scancel_what(job_ids, name)))
 
 
 def register(mcp: MCPServer[Services]) -> None:

@@ -41,7 +41,9 @@ def tail_text(text: str | bytes, max_bytes: int = DEFAULT_MAX_BYTES, *, already_
     Invalid bytes are replaced, never raised on.
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-        raise HpcError("E_ARG", f"max_bytes must be a non-negative integer, got {max_bytes!r}")
+        raise HpcError(
+            "E_ARG", f"max_bytes must be a non-negative integer, got {max_bytes!r}", "give a whole number of bytes"
+        )
     data = _to_bytes(text)
     total = len(data)
     truncated = total > max_bytes

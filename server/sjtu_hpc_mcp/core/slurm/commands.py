@@ -143,7 +143,11 @@ def squeue_argv(
     argv.append(f"--user={v.username(user)}" if user is not None else "--me")
     wanted = normalize_states(states)
     if all_states and wanted:
-        raise HpcError("E_ARG", "give either states or all_states, not both")
+        raise HpcError(
+            "E_ARG",
+            "give either states or all_states, not both",
+            "leave out all_states to filter by states, or states to see jobs in every state",
+        )
     if all_states:
         argv.append("--states=all")
     elif wanted:

@@ -253,11 +253,6 @@ def scancel_what(job_ids: Sequence[str] | None, name: str | None) -> str:
     return ", ".join(job_ids or []) or f"named {name}"
 
 
-def scancel_question(job_ids: Sequence[str] | None, name: str | None) -> str:
-    """What the person is asked before jobs are cancelled."""
-    return f"Cancel Slurm job(s) {scancel_what(job_ids, name)}? Running work is lost."
-
-
 @dataclass(frozen=True)
 class JobOutputRequest:
     job_id: str

@@ -67,7 +67,9 @@ def lookup_state(text: str) -> JobState | None:
 def normalize_state(text: str) -> str:
     """A filter value (name or code, any case) as the full state name; refuses unknown states."""
     if not isinstance(text, str):
-        raise HpcError("E_STATE", f"job state must be text, got {type(text).__name__}")
+        raise HpcError(
+            "E_STATE", f"job state must be text, got {type(text).__name__}", "give a name or code such as RUNNING or R"
+        )
     state = _BY_KEY.get(text.upper())  # exact: no whitespace or control characters
     if state is None:
         known = ", ".join(f"{s.name} ({s.code})" for s in JOB_STATES)

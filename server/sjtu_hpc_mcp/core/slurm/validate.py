@@ -40,11 +40,13 @@ MAX_MEM_MB = 64 * 1024 * 1024
 
 def _text(field: str, value: object, code: str = "E_ARG") -> str:
     if not isinstance(value, str):
-        raise HpcError(code, f"{field} must be text, got {type(value).__name__}")
+        raise HpcError(code, f"{field} must be text, got {type(value).__name__}", f"give {field} as a string")
     if not value:
-        raise HpcError(code, f"{field} is empty")
+        raise HpcError(code, f"{field} is empty", f"give {field} a value, or leave it out")
     if _CONTROL.search(value):
-        raise HpcError(code, f"{field} contains a control character (newline, NUL, ...)")
+        raise HpcError(
+            code, f"{field} contains a control character (newline, NUL, ...)", "give it on one line, as plain text"
+        )
     if value.startswith("-"):
         raise HpcError(code, f"{field} must not start with '-'", "pass a value, not an option")
     return value
@@ -79,7 +81,7 @@ def job_ids(values: Iterable[object], *, allow_task_ranges: bool = False) -> lis
         if jid not in out:
             out.append(jid)
     if len(out) > 1000:
-        raise HpcError("E_JOBID", f"too many job ids ({len(out)}); at most 1000")
+        raise HpcError("E_JOBID", f"too many job ids ({len(out)}); at most 1000", "ask about 1000 or fewer at a time")
     return out
 
 
@@ -140,7 +142,11 @@ def memory(value: object) -> str:
 def count(value: object, field: str, maximum: int) -> int:
     """A positive integer (bools refused) no greater than maximum."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise HpcError("E_ARG", f"{field} must be an integer, got {type(value).__name__}")
+        raise HpcError(
+            "E_ARG",
+            f"{field} must be an integer, got {type(value).__name__}",
+            f"give a whole number from 1 to {maximum}",
+        )
     if not 1 <= value <= maximum:
         raise HpcError("E_ARG", f"{field} {value} is out of range", f"between 1 and {maximum}")
     return value
@@ -189,7 +195,7 @@ def absolute_path(value: object, field: str = "path") -> str:
     if not text.startswith("/"):
         raise HpcError("E_PATH", f"{field} must be absolute: {_shown(text)}", "start it with /")
     if len(text) > MAX_PATH:
-        raise HpcError("E_PATH", f"{field} is longer than {MAX_PATH} characters")
+        raise HpcError("E_PATH", f"{field} is longer than {MAX_PATH} characters", "use a shorter path")
     if ".." in text.split("/"):
         raise HpcError("E_PATH", f"{field} must not contain '..': {_shown(text)}", "give the full path")
     return text
