@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> None:
     from .settings import load_settings
 
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["doctor"]:  # `sjtu-hpc-mcp doctor [--json] [options]`: check the setup, then exit
+        from .shell.doctor import cli
+
+        raise SystemExit(cli(args[1:]))
     try:
         settings = load_settings(argv)
     except ValueError as exc:
