@@ -1,5 +1,5 @@
 """The MCP tasks extension (`io.modelcontextprotocol/tasks`, protocol 2026-07-28, SEP-2663) on the SDK's
-extension seam. Besides _mcp.py, the only module that imports the MCP SDK.
+extension seam. Besides the _mcp package, the only module that imports the MCP SDK.
 
 A client that declares the extension in a request's own capabilities may get, in answer to tools/call, a
 task (`resultType: "task"`) instead of the result, for the calls that wait long: run_slurm wait, transfer_data
@@ -295,17 +295,20 @@ class TasksExtension(Extension):
     def _audit(
         self, tool: str, arguments: dict[str, Any], started: float, outcome: dict[str, object], node: str | None
     ) -> None:
-        from .tools.guard import GuardedServer
+        from .tools.guard import guard_of
 
-        mcp = self._server()
+        guard = guard_of(self._server())
         act = changing_act(tool, arguments)
-        if isinstance(mcp, GuardedServer) and act is not None:
-            mcp._record(tool, act, arguments, None, started, outcome, node)
+        if guard is not None and act is not None:
+            guard.record(tool, act, arguments, None, started, outcome, node)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
 
     def _read_only(self) -> bool:
-        return bool(getattr(self._server(), "read_only_mode", False))
+        from .tools.guard import guard_of
+
+        guard = guard_of(self._server())
+        return guard is not None and guard.read_only_mode
 
     @staticmethod
     def _declared(ctx: ServerRequestContext[Any, Any]) -> bool:

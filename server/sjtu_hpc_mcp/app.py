@@ -14,7 +14,6 @@ from .services import Services
 from .settings import Settings
 from .shell.audit import AuditLog
 from .tools import account, credentials, data, guard, guide, slurm
-from .tools.guard import GuardedServer
 
 AUDIT_FILE = "audit.jsonl"
 
@@ -28,17 +27,17 @@ def build_server(settings: Settings, prepared: Services | None = None) -> MCPSer
         finally:
             await svc.aclose()
 
-    mcp = GuardedServer(
+    mcp: MCPServer[Services] = MCPServer(
         "sjtu-hpc-mcp",
         version=__version__,
         instructions=first_map(load_platform(), settings.read_only),
         lifespan=lifespan,
         log_level=settings.log_level,
-        audit=AuditLog(settings.workspace / AUDIT_FILE),
-        read_only_mode=settings.read_only,
         extensions=[TasksExtension(lambda: mcp)],  # long waits as tasks, for clients that declare them
     )
-    guard.register(mcp)  # the audit trail's resource
+    audit_and_read_only = guard.Guard(AuditLog(settings.workspace / AUDIT_FILE), settings.read_only)
+    mcp.add_interceptor(audit_and_read_only)  # every tool call and tools/list pass through it
+    guard.register(mcp, audit_and_read_only)  # the audit trail's resource
     credentials.register(mcp)
     slurm.register(mcp)
     account.register(mcp)

@@ -17,7 +17,7 @@ from .shell.data import DataNodes
 from .shell.hpc_api import HpcApi
 from .shell.jobs import SlurmJobs
 from .shell.journal import JobJournal
-from .shell.local_transfers import LocalTransfers
+from .shell.local import LocalTransfers
 from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
 from .shell.transfers import DataOps

@@ -16,9 +16,10 @@ import pytest
 
 from conftest import install_credentials, make_user_cert
 from sjtu_hpc_mcp.core.errors import HpcError
+from sjtu_hpc_mcp.core.transfer.local import partial_name
 from sjtu_hpc_mcp.settings import Settings, parse_host_map
 from sjtu_hpc_mcp.shell.credentials import CredentialStore
-from sjtu_hpc_mcp.shell.local_transfers import LocalTransfers, partial_name
+from sjtu_hpc_mcp.shell.local import LocalTransfers
 from sjtu_hpc_mcp.shell.ssh import SshPool
 
 pytestmark = [pytest.mark.lab, pytest.mark.anyio]

@@ -27,7 +27,7 @@ COMPUTED = {
     ("core/slurm/validate.py", "code"): "_text and _match get their callers' literal codes (string constants below)",
 }
 # Texts in the form of an error that never reach the model: file -> why.
-NOT_SHOWN = {"tools/guard.py": "the audit trail's outcome of a crash; the model gets _mcp.py's E_INTERNAL"}
+NOT_SHOWN = {"tools/guard.py": "the audit trail's outcome of a crash; the model gets _mcp/server.py's E_INTERNAL"}
 # Codes declared but raised nowhere in server/, each with the reason it is kept. None at present.
 KEPT: dict[str, str] = {}
 

@@ -1,4 +1,4 @@
-"""The pure helpers of shell.local_transfers: ids, partial names, resume points, the comparison."""
+"""The pure rules of local copies (core.transfer.local): ids, partial names, resume points, the comparison."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 
 from sjtu_hpc_mcp.core.platform import within
 from sjtu_hpc_mcp.core.transfer import LOCAL_ID_RE
-from sjtu_hpc_mcp.shell.local_transfers import (
-    _CHUNK,
-    _RESUME_BACKOFF,
+from sjtu_hpc_mcp.core.transfer.local import (
+    CHUNK,
+    RESUME_BACKOFF,
     PlanFile,
     Stat,
     compare,
@@ -40,15 +40,15 @@ def test_partial_name() -> None:
     ("partial", "size", "offset"),
     [
         (0, 100, 0),
-        (_RESUME_BACKOFF, 10 * _RESUME_BACKOFF, 0),
-        (_RESUME_BACKOFF + _CHUNK + 5, 10 * _RESUME_BACKOFF, _CHUNK),
-        (3 * _RESUME_BACKOFF, 3 * _RESUME_BACKOFF, 2 * _RESUME_BACKOFF),
+        (RESUME_BACKOFF, 10 * RESUME_BACKOFF, 0),
+        (RESUME_BACKOFF + CHUNK + 5, 10 * RESUME_BACKOFF, CHUNK),
+        (3 * RESUME_BACKOFF, 3 * RESUME_BACKOFF, 2 * RESUME_BACKOFF),
         (101, 100, 0),  # larger than the source: start over
     ],
 )
 def test_resume_offset(partial: int, size: int, offset: int) -> None:
     assert resume_offset(partial, size) == offset
-    assert offset % _CHUNK == 0 and offset <= max(0, partial - _RESUME_BACKOFF)
+    assert offset % CHUNK == 0 and offset <= max(0, partial - RESUME_BACKOFF)
 
 
 @pytest.mark.parametrize(

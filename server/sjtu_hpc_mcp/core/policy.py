@@ -374,6 +374,12 @@ def changing_values(tool: str) -> tuple[str | None, frozenset[str]]:
     return ACT_ARGUMENT.get(tool), frozenset(v for t, v in CHANGING_ACTS if t == tool and v is not None)
 
 
+def reads_and_acts(tool: str, values: Iterable[str]) -> tuple[list[str], list[str]]:
+    """A many-act tool's values of its act argument: those that only read, those that change something."""
+    _, changing = changing_values(tool)
+    return [v for v in values if v not in changing], [v for v in values if v in changing]
+
+
 def read_only_refusal(tool: str, act: str) -> HpcError:
     return HpcError(
         "E_READ_ONLY",

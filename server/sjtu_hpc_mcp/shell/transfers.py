@@ -33,7 +33,7 @@ from ..core.results import MAX_WAIT_S, table
 from ..settings import Settings
 from .data import DataNodes
 from .hpc_api import HpcApi
-from .local_transfers import LocalTransfers
+from .local import LocalTransfers
 
 TICKS = 10  # one status read waits on the node up to 1 s for the end: progress each second, ends seen fast
 QUOTA_S = 3.0

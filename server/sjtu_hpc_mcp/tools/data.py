@@ -5,7 +5,7 @@ The steps (which data node, what to check, what to run) are in shell.transfers a
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
@@ -17,7 +17,7 @@ from .._mcp import (
     Resolve,
     client_roots,
     consent_declined,
-    destructive,
+    dispatcher,
     elicit_consent,
     lean,
     tool_errors,
@@ -26,6 +26,7 @@ from ..core import consent
 from ..core import transfer as t
 from ..core.data_results import StorageResult, TransferResult
 from ..core.errors import HpcError
+from ..core.policy import reads_and_acts
 from ..core.results import MAX_WAIT_S
 from ..services import Services, services
 
@@ -40,6 +41,8 @@ Location = Annotated[
     ),
 ]
 TransferId = Annotated[str, Field(pattern=r"^(data|sydata|local)-[0-9a-f]{12}$")]
+TransferAction = Literal["start", "status", "cancel", "list"]
+StorageAction = Literal["list", "usage", "free", "mkdir", "remove"]
 
 
 async def _consent_for_transfer(
@@ -61,11 +64,11 @@ async def _consent_for_storage(ctx: Context[Any, Any], action: str, confirm: boo
 
 
 def register(mcp: MCPServer[Services]) -> None:
-    @mcp.tool(annotations=destructive("Transfer data"))
+    @mcp.tool(annotations=dispatcher("Transfer data", *reads_and_acts("transfer_data", get_args(TransferAction))))
     @tool_errors
     async def transfer_data(
         ctx: Context[Any, Any],
-        action: Literal["start", "status", "cancel", "list"],
+        action: TransferAction,
         source: Location | None = None,
         destination: Location | None = None,
         mode: Annotated[t.Mode, Field(description="move deletes the source after a checksum check.")] = "copy",
@@ -120,11 +123,11 @@ def register(mcp: MCPServer[Services]) -> None:
             model = await ops.cancel(transfer_id, confirm=confirm, declined=declined)
         return lean(model)
 
-    @mcp.tool(annotations=destructive("Manage storage"))
+    @mcp.tool(annotations=dispatcher("Manage storage", *reads_and_acts("manage_storage", get_args(StorageAction))))
     @tool_errors
     async def manage_storage(
         ctx: Context[Any, Any],
-        action: Literal["list", "usage", "free", "mkdir", "remove"],
+        action: StorageAction,
         path: Location | None = None,
         limit: Annotated[int, Field(ge=1, le=1000)] = 100,
         confirm: Annotated[bool, Field(description="remove: true only after the person agreed.")] = False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field
 
@@ -13,14 +13,14 @@ from .._mcp import (
     MCPServer,
     Resolve,
     consent_declined,
-    destructive,
+    dispatcher,
     elicit_consent,
     lean,
     tool_errors,
 )
 from ..core import consent
 from ..core import slurm as s
-from ..core.policy import check_partitions_in_group, job_route
+from ..core.policy import check_partitions_in_group, job_route, reads_and_acts
 from ..core.results import MAX_WAIT_S
 from ..core.slurm import requests as rq
 from ..core.slurm.patterns import JOB_ID_OR_TASKS, PARTITION, anchored
@@ -39,7 +39,7 @@ async def _consent_for_scancel(
 
 
 def register(mcp: MCPServer[Services]) -> None:
-    @mcp.tool(annotations=destructive("Run Slurm"))
+    @mcp.tool(annotations=dispatcher("Run Slurm", *reads_and_acts("run_slurm", get_args(s.Command))))
     @tool_errors
     async def run_slurm(
         ctx: Context[Any, Any],
