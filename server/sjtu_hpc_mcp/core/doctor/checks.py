@@ -271,16 +271,22 @@ def _ssh_fix(n: NodeSeen, f: Failure, key_known: bool) -> str:
     return f.fix or "Try again; if it persists, tell " + HELP_MAIL + "."
 
 
+def _probe_failed(name: str, n: NodeSeen) -> Check:
+    """The node's check command itself failed: the Slurm and storage lines say so alike."""
+    f = n.probe_failure
+    assert f is not None
+    return Check(
+        name=name,
+        status="problem",
+        detail=f"The check command failed on {n.node}: {f.message.rstrip('.')} ({f.code}).",
+        fix="Run doctor again; if it persists, tell " + HELP_MAIL + ".",
+    )
+
+
 def judge_slurm(n: NodeSeen, version: str | None) -> Check:
     name = f"slurm {short(n.node)}"
     if n.probe_failure is not None:
-        f = n.probe_failure
-        return Check(
-            name=name,
-            status="problem",
-            detail=f"The check command failed on {n.node}: {f.message.rstrip('.')} ({f.code}).",
-            fix="Run doctor again; if it persists, tell " + HELP_MAIL + ".",
-        )
+        return _probe_failed(name, n)
     if not version:
         return Check(
             name=name,
@@ -294,13 +300,7 @@ def judge_slurm(n: NodeSeen, version: str | None) -> Check:
 def judge_storage(n: NodeSeen, pools: Mapping[str, Pool | None]) -> Check:
     name = f"storage {short(n.node)}"
     if n.probe_failure is not None:
-        f = n.probe_failure
-        return Check(
-            name=name,
-            status="problem",
-            detail=f"The check command failed on {n.node}: {f.message.rstrip('.')} ({f.code}).",
-            fix="Run doctor again; if it persists, tell " + HELP_MAIL + ".",
-        )
+        return _probe_failed(name, n)
     missing = [r for r in n.roots if pools.get(r) is None]
     unmounted = [r for r in n.roots if (p := pools.get(r)) is not None and p.mount == "/" and r != "/"]
     full = [r for r in n.roots if (p := pools.get(r)) is not None and p.total and p.free / p.total < NEARLY_FULL]
