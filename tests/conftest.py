@@ -17,6 +17,20 @@ import pytest
 from mcp import StdioServerParameters
 from mcp.client import Client
 
+# The server's nine tools, by the design card's names: tests that list tools compare with this one set.
+TOOL_NAMES = frozenset(
+    {
+        "credential_status",
+        "request_token",
+        "request_certificate",
+        "get_user",
+        "query_quota",
+        "update_user",
+        "run_slurm",
+        "transfer_data",
+        "manage_storage",
+    }
+)
 LAB_DIR = Path(os.environ.get("SJTU_HPC_LAB_DIR", "/var/tmp/sjtu-hpc-lab"))
 
 

@@ -13,20 +13,12 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
-from conftest import stdio_server
+from conftest import TOOL_NAMES, stdio_server
 from sjtu_hpc_mcp.app import build_server
 from sjtu_hpc_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
-TOOLS = {
-    "credential_status",
-    "request_token",
-    "request_certificate",
-    "get_user",
-    "query_quota",
-    "update_user",
-    "run_slurm",
-}
+TOOLS = TOOL_NAMES
 FORBIDDEN_INPUTS = {
     "host",
     "hostname",

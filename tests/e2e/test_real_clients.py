@@ -20,12 +20,13 @@ import pytest
 from mcp import StdioServerParameters
 from mcp.client import Client
 
+from conftest import TOOL_NAMES
+
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = ROOT / "clients"
 VENV_BIN = Path(sys.executable).parent
-TOOLS = {"credential_status", "request_token", "request_certificate", "get_user", "query_quota", "update_user"}
-TOOLS |= {"run_slurm"}
+TOOLS = TOOL_NAMES
 
 
 def free_port() -> int:

@@ -36,23 +36,15 @@ from typing import Any, NoReturn
 
 import pytest
 
+from conftest import TOOL_NAMES
+
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 SERVER = "sjtu-hpc"
-TOOLS = {
-    "credential_status",
-    "request_token",
-    "request_certificate",
-    "get_user",
-    "query_quota",
-    "update_user",
-    "run_slurm",
-    "transfer_data",
-    "manage_storage",
-}
+TOOLS = set(TOOL_NAMES)
 UTILITY_TOOLS = {"resources_list", "resources_read", "prompts_list", "prompts_get"}  # OpenClaw's own, per server
 PROTOCOL = "2025-11-25"
 REQUEST_TIMEOUT_MS = 60_000

@@ -8,22 +8,13 @@ from pathlib import Path
 import pytest
 from mcp.client import Client
 
+from conftest import TOOL_NAMES
 from sjtu_hpc_mcp.app import build_server
 from sjtu_hpc_mcp.core.guide import FIRST_MAP_BUDGET, first_map
 from sjtu_hpc_mcp.core.platform import load_platform
 from sjtu_hpc_mcp.settings import Settings
 
-TOOLS = (
-    "credential_status",
-    "request_token",
-    "request_certificate",
-    "run_slurm",
-    "manage_storage",
-    "transfer_data",
-    "get_user",
-    "query_quota",
-    "update_user",
-)
+TOOLS = sorted(TOOL_NAMES)
 
 
 @pytest.mark.parametrize("read_only", [False, True])
