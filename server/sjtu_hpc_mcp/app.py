@@ -13,7 +13,7 @@ from .core.platform import load_platform
 from .services import Services
 from .settings import Settings
 from .shell.audit import AuditLog
-from .tools import account, credentials, data, guard, guide, slurm
+from .tools import guard, guide, register_tools
 
 AUDIT_FILE = "audit.jsonl"
 
@@ -38,9 +38,6 @@ def build_server(settings: Settings, prepared: Services | None = None) -> MCPSer
     audit_and_read_only = guard.Guard(AuditLog(settings.workspace / AUDIT_FILE), settings.read_only)
     mcp.add_interceptor(audit_and_read_only)  # every tool call and tools/list pass through it
     guard.register(mcp, audit_and_read_only)  # the audit trail's resource
-    credentials.register(mcp)
-    slurm.register(mcp)
-    account.register(mcp)
+    register_tools(mcp)  # the nine tools (tools.REGISTRY)
     guide.register(mcp)  # resources, prompts, completions
-    data.register(mcp)
     return mcp

@@ -1,6 +1,7 @@
-"""The shell objects one server process owns, shared by every tool.
+"""The composition root: the shell objects one server process owns and the use cases (ops/) over them,
+shared by every tool.
 
-It does not import the MCP SDK: the shell is usable (and testable) without it.
+It does not import the MCP SDK: the shell and the use cases are usable (and testable) without it.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .core.platform import Platform, load_platform
+from .ops.account import Account
+from .ops.credentials import Credentials
+from .ops.jobs import SlurmJobs
+from .ops.storage import Storage
+from .ops.transfers import Transfers
 from .settings import Settings
 from .shell.approvals import Approvals
 from .shell.credentials import CredentialStore
 from .shell.data import DataNodes
 from .shell.hpc_api import HpcApi
-from .shell.jobs import SlurmJobs
 from .shell.journal import JobJournal
 from .shell.local import LocalTransfers
 from .shell.password_page import PasswordPage
 from .shell.ssh import SshPool
-from .shell.transfers import DataOps
 
 if TYPE_CHECKING:
     from ._mcp import Context
@@ -57,9 +61,24 @@ class Services:
         )
 
     @cached_property
-    def transfers(self) -> DataOps:
-        """transfer_data and manage_storage, built from the objects above."""
-        return DataOps(self.settings, self.platform, self.data, self.local, self.api)
+    def credentials(self) -> Credentials:
+        """credential_status, request_token, request_certificate."""
+        return Credentials(self.settings, self.platform, self.store, self.api, self.approvals, self.pages)
+
+    @cached_property
+    def account(self) -> Account:
+        """get_user, query_quota, update_user."""
+        return Account(self.credentials)
+
+    @cached_property
+    def transfers(self) -> Transfers:
+        """transfer_data, built from the objects above."""
+        return Transfers(self.settings, self.platform, self.data, self.local, self.api)
+
+    @cached_property
+    def storage(self) -> Storage:
+        """manage_storage."""
+        return Storage(self.platform, self.data, self.api)
 
     async def aclose(self) -> None:
         for page in self.pages.values():

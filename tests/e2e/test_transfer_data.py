@@ -434,7 +434,7 @@ async def test_without_a_quota_answer_within_3_s_only_free_space_is_checked(
     """README: the quota counts only "when it answers within 3 s"; otherwise start and free go on with the
     pools' free space and say so in `warnings`."""
     from lab.api_double import run_double
-    from sjtu_hpc_mcp.shell.transfers import QUOTA_S
+    from sjtu_hpc_mcp.ops.quota import QUOTA_S
 
     assert QUOTA_S == 3.0
     unread = "The quota could not be read from the API; only the pools' free space was checked."

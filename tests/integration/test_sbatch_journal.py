@@ -18,10 +18,10 @@ from sjtu_hpc_mcp.core.errors import ConnectionLost, HpcError
 from sjtu_hpc_mcp.core.policy import job_route
 from sjtu_hpc_mcp.core.slurm.commands import JobOptions
 from sjtu_hpc_mcp.core.slurm.requests import JobOutputRequest, SbatchRequest
+from sjtu_hpc_mcp.ops import jobs as jobs_mod
+from sjtu_hpc_mcp.ops.jobs import SlurmJobs
 from sjtu_hpc_mcp.services import Services
 from sjtu_hpc_mcp.settings import Settings, parse_host_map
-from sjtu_hpc_mcp.shell import jobs as jobs_mod
-from sjtu_hpc_mcp.shell.jobs import SlurmJobs
 from sjtu_hpc_mcp.shell.journal import JobJournal
 from sjtu_hpc_mcp.shell.ssh import RunResult, SshPool
 
@@ -120,7 +120,7 @@ class Unreachable(SshPool):
 
 
 class _AnHourLater(datetime):
-    """shell.jobs' clock an hour on: well past the in-flight window of an sbatch (command_timeout + 10 s)."""
+    """ops.jobs' clock an hour on: well past the in-flight window of an sbatch (command_timeout + 10 s)."""
 
     @classmethod
     def now(cls, tz: tzinfo | None = None) -> _AnHourLater:  # type: ignore[override]

@@ -14,9 +14,9 @@ from sjtu_hpc_mcp.core.errors import ConnectionLost
 from sjtu_hpc_mcp.core.policy import job_route
 from sjtu_hpc_mcp.core.slurm.commands import JobOptions
 from sjtu_hpc_mcp.core.slurm.requests import SbatchRequest
+from sjtu_hpc_mcp.ops.jobs import SlurmJobs
 from sjtu_hpc_mcp.services import Services
 from sjtu_hpc_mcp.settings import Settings, parse_host_map
-from sjtu_hpc_mcp.shell.jobs import SlurmJobs
 from sjtu_hpc_mcp.shell.journal import JobJournal
 from sjtu_hpc_mcp.shell.ssh import RunResult, SshPool
 

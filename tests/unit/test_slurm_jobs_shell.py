@@ -16,10 +16,10 @@ from sjtu_hpc_mcp.core.platform import load_platform
 from sjtu_hpc_mcp.core.policy import job_route
 from sjtu_hpc_mcp.core.slurm.commands import JobOptions
 from sjtu_hpc_mcp.core.slurm.requests import Arguments, SbatchRequest, request_of
+from sjtu_hpc_mcp.ops import jobs as jobs_mod
+from sjtu_hpc_mcp.ops.jobs import SlurmJobs
 from sjtu_hpc_mcp.settings import Settings
-from sjtu_hpc_mcp.shell import jobs as jobs_mod
 from sjtu_hpc_mcp.shell.credentials import CredentialStore
-from sjtu_hpc_mcp.shell.jobs import SlurmJobs
 from sjtu_hpc_mcp.shell.journal import JobJournal
 from sjtu_hpc_mcp.shell.ssh import SshPool, _Conn
 from sjtu_hpc_mcp.shell.sshlib import asyncssh

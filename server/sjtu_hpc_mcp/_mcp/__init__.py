@@ -12,6 +12,7 @@ One concern a module:
   completions.py  completion/complete for prompt arguments
   http.py         the streamable HTTP app: DNS-rebinding protection, bearer check, uvicorn
   logs.py         the logging capability (ClientLog)
+  person.py       CallPerson: the ops layer's Person (progress, roots, pages) over a call's context
 
 Everything other modules use is re-exported here; import from `sjtu_hpc_mcp._mcp`, not its modules.
 """
@@ -36,6 +37,7 @@ from .consent import Approve, Consent, consent_declined, elicit_consent
 from .http import serve_http
 from .input import offer_url, open_url_input, url_input_answer
 from .logs import ClientLog
+from .person import CallPerson
 from .results import lean, tool_errors
 from .roots import client_roots
 from .server import CallNext, Interceptor, MCPServer, ToolAnswer
@@ -44,6 +46,7 @@ from .waits import followed_as_task, wait_bound
 __all__ = [
     "Approve",
     "CallNext",
+    "CallPerson",
     "CallToolResult",
     "ClientLog",
     "Completion",

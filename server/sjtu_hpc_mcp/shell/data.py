@@ -1,6 +1,6 @@
 """Transfers and storage acts on a data node: each remote step is one argv over the pooled connection.
 
-The rules and the parsing live in core.transfer and core.policy; this module only runs things.
+The rules and the parsing live in core.transfer and core.policy (applied by ops/); this module only runs things.
 State that must outlive the server lives on the node, in the transfer's folder under the login home.
 """
 
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from ..core import storage as st
 from ..core import transfer as t
 from ..core.errors import HpcError, UnknownTransfer
-from ..core.policy import home_rel
 from .ssh import RunResult, SshPool
 
 PROBE_S = 30.0
@@ -41,10 +40,6 @@ class DataNodes:
         if node not in self._homes:
             await self.probe(node, [])
         return self._homes[node]
-
-    async def rel(self, node: str) -> str:
-        """The person's folder in every pool (home/<account>/<user>), from the node's login home."""
-        return home_rel(await self.home(node))
 
     async def folder(self, node: str, transfer: str) -> str:
         return f"{await self.home(node)}/{t.STATE_DIR}/{transfer}"

@@ -1,23 +1,22 @@
 """transfer_data and manage_storage: arguments, the person's consent, the result's text.
 
-The steps (which data node, what to check, what to run) are in shell.transfers and the core.
+The steps (which data node, what to check, what to run) are in ops/transfers.py, ops/local_transfers.py,
+ops/storage.py and the core.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from .._mcp import (
+    CallPerson,
     CallToolResult,
     Consent,
     Context,
-    MCPServer,
     Resolve,
-    client_roots,
     consent_declined,
-    dispatcher,
     elicit_consent,
     lean,
     tool_errors,
@@ -26,9 +25,8 @@ from ..core import consent
 from ..core import transfer as t
 from ..core.data_results import StorageResult, TransferResult
 from ..core.errors import HpcError
-from ..core.policy import reads_and_acts
 from ..core.results import MAX_WAIT_S
-from ..services import Services, services
+from ..services import services
 
 # -- the tools --------------------------------------------------------------------------------------
 
@@ -63,80 +61,70 @@ async def _consent_for_storage(ctx: Context[Any, Any], action: str, confirm: boo
     return None
 
 
-def register(mcp: MCPServer[Services]) -> None:
-    @mcp.tool(annotations=dispatcher("Transfer data", *reads_and_acts("transfer_data", get_args(TransferAction))))
-    @tool_errors
-    async def transfer_data(
-        ctx: Context[Any, Any],
-        action: TransferAction,
-        source: Location | None = None,
-        destination: Location | None = None,
-        mode: Annotated[t.Mode, Field(description="move deletes the source after a checksum check.")] = "copy",
-        streams: Annotated[
-            int | None, Field(ge=1, le=10, description="Parallel rsyncs; default from the file count.")
-        ] = None,
-        transfer_id: TransferId | None = None,
-        verify: Annotated[bool, Field(description="status: compare checksums of source and destination.")] = False,
-        wait_s: Annotated[float, Field(ge=0, le=MAX_WAIT_S, description="Wait up to this long for the end.")] = 0,
-        limit: Annotated[int, Field(ge=1, le=1000)] = 50,
-        confirm: Annotated[
-            bool, Field(description="true only after the person agreed (overwrite, move, cancel).")
-        ] = False,
-        approval: Annotated[Consent, Resolve(_consent_for_transfer)] = None,
-    ) -> Annotated[CallToolResult, TransferResult]:
-        """Copy or move data between hot and cold storage on a data node, in the background (rsync in tmux).
+@tool_errors
+async def transfer_data(
+    ctx: Context[Any, Any],
+    action: TransferAction,
+    source: Location | None = None,
+    destination: Location | None = None,
+    mode: Annotated[t.Mode, Field(description="move deletes the source after a checksum check.")] = "copy",
+    streams: Annotated[
+        int | None, Field(ge=1, le=10, description="Parallel rsyncs; default from the file count.")
+    ] = None,
+    transfer_id: TransferId | None = None,
+    verify: Annotated[bool, Field(description="status: compare checksums of source and destination.")] = False,
+    wait_s: Annotated[float, Field(ge=0, le=MAX_WAIT_S, description="Wait up to this long for the end.")] = 0,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50,
+    confirm: Annotated[
+        bool, Field(description="true only after the person agreed (overwrite, move, cancel).")
+    ] = False,
+    approval: Annotated[Consent, Resolve(_consent_for_transfer)] = None,
+) -> Annotated[CallToolResult, TransferResult]:
+    """Copy or move data between hot and cold storage on a data node, in the background (rsync in tmux).
 
-        start returns an id; status (wait_s to wait) follows it. Never deletes or overwrites without confirm=true.
-        """
-        ops = services(ctx).transfers
-
-        async def progress(done: int, total: int | None, message: str) -> None:
-            await ctx.report_progress(done, total, message)
-
-        async def roots() -> list[str]:
-            return await client_roots(ctx)
-
-        declined = consent_declined(approval)
-        if action == "start":
-            if source is None or destination is None:
-                raise HpcError(
-                    "E_ARG", "start needs source and destination.", "Give both, e.g. lustre:results and cold."
-                )
-            model = await ops.start(
-                source,
-                destination,
-                mode,
-                streams,
-                confirm=confirm,
-                declined=declined,
-                wait_s=wait_s,
-                progress=progress,
-                roots=roots,
+    start returns an id; status (wait_s to wait) follows it. Never deletes or overwrites without confirm=true.
+    """
+    ops, person = services(ctx).transfers, CallPerson(ctx)
+    progress, roots = person.progress, person.roots
+    declined = consent_declined(approval)
+    if action == "start":
+        if source is None or destination is None:
+            raise HpcError(
+                "E_ARG", "start needs source and destination.", "Give both, e.g. lustre:results and cold."
             )
-        elif action == "list":
-            model = await ops.list(limit)
-        elif transfer_id is None:
-            raise HpcError("E_ARG", f"{action} needs transfer_id.", "Take it from start or list.")
-        elif action == "status":
-            model = await ops.status(transfer_id, verify, wait_s, limit, progress)
-        else:
-            model = await ops.cancel(transfer_id, confirm=confirm, declined=declined)
-        return lean(model)
+        model = await ops.start(
+            source,
+            destination,
+            mode,
+            streams,
+            confirm=confirm,
+            declined=declined,
+            wait_s=wait_s,
+            progress=progress,
+            roots=roots,
+        )
+    elif action == "list":
+        model = await ops.list(limit)
+    elif transfer_id is None:
+        raise HpcError("E_ARG", f"{action} needs transfer_id.", "Take it from start or list.")
+    elif action == "status":
+        model = await ops.status(transfer_id, verify, wait_s, limit, progress)
+    else:
+        model = await ops.cancel(transfer_id, confirm=confirm, declined=declined)
+    return lean(model)
 
-    @mcp.tool(annotations=dispatcher("Manage storage", *reads_and_acts("manage_storage", get_args(StorageAction))))
-    @tool_errors
-    async def manage_storage(
-        ctx: Context[Any, Any],
-        action: StorageAction,
-        path: Location | None = None,
-        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-        confirm: Annotated[bool, Field(description="remove: true only after the person agreed.")] = False,
-        approval: Annotated[Consent, Resolve(_consent_for_storage)] = None,
-    ) -> Annotated[CallToolResult, StorageResult]:
-        """List, measure, create or delete in the person's own folders; free space of every pool.
+@tool_errors
+async def manage_storage(
+    ctx: Context[Any, Any],
+    action: StorageAction,
+    path: Location | None = None,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+    confirm: Annotated[bool, Field(description="remove: true only after the person agreed.")] = False,
+    approval: Annotated[Consent, Resolve(_consent_for_storage)] = None,
+) -> Annotated[CallToolResult, StorageResult]:
+    """List, measure, create or delete in the person's own folders; free space of every pool.
 
-        remove without confirm=true only shows what would go.
-        """
-        ops = services(ctx).transfers
-        model = await ops.storage(action, path, limit, confirm=confirm, declined=consent_declined(approval))
-        return lean(model)
+    remove without confirm=true only shows what would go.
+    """
+    model = await services(ctx).storage.run(action, path, limit, confirm=confirm, declined=consent_declined(approval))
+    return lean(model)

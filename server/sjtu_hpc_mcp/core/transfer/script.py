@@ -1,6 +1,6 @@
 """What runs on the data node: the meta a status reads back, the tmux driver script, the helper scripts.
 
-Pure: this module writes the scripts and parses what they print; shell/transfers.py runs them.
+Pure: this module writes the scripts and parses what they print; shell/data.py runs them for ops/transfers.py.
 A move deletes its source only after a checksum comparison found no difference (docs/platform.md#storage).
 """
 

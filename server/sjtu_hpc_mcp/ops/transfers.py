@@ -1,51 +1,35 @@
-"""transfer_data and manage_storage as steps on the nodes: the policy decides, DataNodes and
-LocalTransfers act. The tools only parse arguments, ask the person and shape the text.
+"""transfer_data as steps: which data node, both ends resolved and confined on it, space, quota and the
+person's consent, then the copy launched in tmux on the node (shell/data.py runs every step). A local end
+goes to LocalCopies (ops/local_transfers.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import posixpath
-import shutil
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 
 from ..core import consent
 from ..core import transfer as t
-from ..core.account import QuotaLine, human_bytes, quota_left_on, quota_lines, quota_table
-from ..core.data_results import ENTRY_COLUMNS, LIST_COLUMNS, Plan, StorageResult, TransferResult
+from ..core.account import human_bytes, quota_left_on
+from ..core.data_results import LIST_COLUMNS, Plan, TransferResult
 from ..core.errors import HpcError
 from ..core.platform import Platform
-from ..core.policy import (
-    check_space,
-    check_transfer_ends,
-    check_writable,
-    cold_target,
-    confine,
-    confine_local,
-    data_route,
-    home_rel,
-    resolve_personal,
-)
+from ..core.policy import check_space, check_transfer_ends, cold_target, data_route, home_rel
 from ..core.results import MAX_WAIT_S, table
 from ..settings import Settings
-from .data import DataNodes
-from .hpc_api import HpcApi
-from .local import LocalTransfers
+from ..shell.data import DataNodes
+from ..shell.hpc_api import HpcApi
+from ..shell.local import LocalTransfers
+from .local_transfers import LocalCopies
+from .quota import person_quota
+from .talk import Progress, Roots
 
 TICKS = 10  # one status read waits on the node up to 1 s for the end: progress each second, ends seen fast
-QUOTA_S = 3.0
-
-# (done, total or None, message): MCP progress notifications, when the client asked for them
-Progress = Callable[[int, int | None, str], Awaitable[None]]
-# the folders the client shares (MCP roots), asked only when a local path is involved
-Roots = Callable[[], Awaitable[Sequence[str]]]
 
 
-class DataOps:
-    """Transfers (on a data node, or between a data node and this computer) and storage acts."""
+class Transfers:
+    """Transfers on a data node, or between a data node and this computer."""
 
     def __init__(
         self, settings: Settings, platform: Platform, data: DataNodes, local: LocalTransfers, api: HpcApi
@@ -55,6 +39,7 @@ class DataOps:
         self.data = data
         self.local = local
         self.api = api
+        self.copies = LocalCopies(settings, platform, data, local, api)
 
     async def _follow(self, progress: Progress, node: str, tid: str, wait_s: float) -> t.TransferStatus:
         """Status now, or after waiting up to wait_s for the end, with progress notifications meanwhile."""
@@ -67,18 +52,6 @@ class DataOps:
         if wait_s > 0:
             await progress(status.bytes_done, status.bytes_total or None, f"{status.state} {tid}")
         return status
-
-    async def _quota(self, rel: str) -> tuple[list[QuotaLine], list[str]]:
-        """The person's user and account quota lines, when the API answers in time (it needs no token)."""
-        account, user = rel.split("/")[1:3]
-        try:
-            answers = await asyncio.wait_for(
-                asyncio.gather(self.api.quota("user", user), self.api.quota("account", account)), QUOTA_S
-            )
-        except (HpcError, TimeoutError):
-            return [], ["The quota could not be read from the API; only the pools' free space was checked."]
-        pairs = (("user", user), ("account", account))
-        return [q for (k, w), a in zip(pairs, answers, strict=True) for q in quota_lines(k, w, a)], []
 
     async def _ends(
         self, node: str, src: t.Spec, dst: t.Spec, mode: t.Mode, rel: str, free: dict[str, int]
@@ -114,11 +87,11 @@ class DataOps:
         p = self.platform
         src, dst = t.parse_location(source), t.parse_location(destination)
         if "local" in (src.kind, dst.kind):
-            return await self._start_local(progress, roots, src, dst, confirm, declined, wait_s)
+            return await self.copies.start(progress, roots, src, dst, confirm, declined, wait_s)
         node = data_route(p, t.pool_of(p, src, "source"), t.pool_of(p, dst, "destination")).node
         home, free = await self.data.probe(node, t.space_pools(p))
         rel = home_rel(home)
-        quota = asyncio.create_task(self._quota(rel))  # meanwhile: the API is slower than the node
+        quota = asyncio.create_task(person_quota(self.api, rel))  # meanwhile: the API is slower than the node
         try:
             ins, why = await self._ends(node, src, dst, mode, rel, free)
             tid = t.transfer_id(node, ins.source, ins.destination, mode)
@@ -185,96 +158,9 @@ class DataOps:
         result.transfer = await self._follow(progress, node, tid, wait_s)
         return result
 
-    async def _local_path(self, roots: Roots, spec: t.Spec) -> Path:
-        """A path on this computer, symlinks resolved, inside a shared folder (MCP roots or --local-root)."""
-        assert spec.path is not None
-        given = Path(spec.path).expanduser()
-        if not given.is_absolute():
-            raise HpcError("E_PATH", f"local:{spec.path} is not absolute.", "Give local:/absolute/path.")
-        shared = [os.path.realpath(r) for r in [*map(str, self.settings.local_root), *await roots()]]
-        return Path(confine_local(os.path.realpath(given), shared))
-
-    async def _start_local(
-        self,
-        progress: Progress,
-        roots: Roots,
-        src: t.Spec,
-        dst: t.Spec,
-        confirm: bool,
-        declined: bool,
-        wait_s: float,
-    ) -> TransferResult:
-        """One end on this computer: an SFTP copy in the server process (it does not survive a restart)."""
-        p = self.platform
-        if src.kind == dst.kind:
-            raise HpcError("E_PATH", "Both ends are on this computer.", "Copy locally, or name a pool on one side.")
-        upload = src.kind == "local"
-        local_spec, remote_spec = (src, dst) if upload else (dst, src)
-        local = await self._local_path(roots, local_spec)
-        node = data_route(p, t.pool_of(p, remote_spec, "destination" if upload else "source")).node
-        home, free = await self.data.probe(node, t.space_pools(p))
-        rel = home_rel(home)
-        why = None
-        if upload and remote_spec.kind == "pool":
-            pool = remote_spec.pool
-            if pool == "cold":
-                pool, why = cold_target(p, free)
-            assert pool is not None
-            remote = resolve_personal(p, pool, remote_spec.path or local.name, rel)
-        else:
-            remote = t.resolve_source(p, remote_spec, rel)
-        remote = confine(p, await self.data.realpath(node, remote), rel)
-        if upload:
-            check_writable(p, node, remote)
-        plan = await self.local.plan(
-            node=node, direction="upload" if upload else "download", local=local, remote=remote
-        )
-        if upload:
-            lines, notes = await self._quota(rel)
-            quota_left = quota_left_on(lines, p.storage_of(remote).root)
-            check_space(remote, plan.bytes_total, free.get(p.storage_of(remote).root, 0), quota_left)
-        else:
-            notes = []
-            room = shutil.disk_usage(local if local.exists() else local.parent).free if local.parent.exists() else 0
-            check_space(str(local), plan.bytes_total, room)
-        files = len(plan.files)
-        what = f"{files} files ({human_bytes(plan.bytes_total)}) from {plan.source} to {plan.destination}"
-        result = TransferResult(
-            action="start",
-            node=node,
-            summary="",
-            plan=Plan(files=files, bytes=plan.bytes_total, size=human_bytes(plan.bytes_total), streams=1, free_bytes=0),
-            warnings=notes
-            + ([f"skipped (links or special files): {', '.join(plan.skipped[:10])}"] if plan.skipped else []),
-        )
-        step = consent.gate("overwrite", confirm, declined, needed=bool(plan.overwrites))
-        if step == "preview":
-            result.would_overwrite = plan.overwrites[: self.settings.max_rows]
-            result.would_overwrite_total = len(plan.overwrites)
-        if step != "go":
-            result.summary = consent.say("overwrite", step, count=len(plan.overwrites))
-            return result
-        status = self.local.start(plan, overwrite=confirm)
-        status = await self._follow_local(progress, status.id, wait_s)
-        result.transfer = status
-        result.summary = (
-            f"Started: {what}"
-            + (f" (cold: {why})" if why else "")
-            + (". It runs in this server: it stops if the server stops (start it again to resume).")
-        )
-        return result
-
-    async def _follow_local(self, progress: Progress, tid: str, wait_s: float) -> t.TransferStatus:
-        async def report(done: int, total: int) -> None:
-            await progress(done, total or None, tid)
-
-        if wait_s <= 0:
-            return self.local.status(tid)
-        return await self.local.wait(tid, min(wait_s, MAX_WAIT_S), report)
-
     async def status(self, tid: str, verify: bool, wait_s: float, limit: int, progress: Progress) -> TransferResult:
         if t.LOCAL_ID_RE.fullmatch(tid):
-            status = await self._follow_local(progress, tid, wait_s)
+            status = await self.copies.follow(progress, tid, wait_s)
             result = TransferResult(
                 action="status", node=status.node, transfer=status, summary=f"{tid} is {status.state}."
             )
@@ -353,77 +239,3 @@ class DataOps:
             warnings=warnings,
         )
 
-    async def storage(
-        self, action: str, path: str | None, limit: int, *, confirm: bool, declined: bool
-    ) -> StorageResult:
-        p = self.platform
-        if action == "free":
-            node = data_route(p, *p.cold_pools).node
-            home, free = await self.data.probe(node, list(p.storage))
-            quota, notes = await self._quota(home_rel(home))
-            tbl = table(
-                [(root, free.get(root)) for root in p.storage],
-                [
-                    ("pool", lambda r: r[0]),
-                    ("kind", lambda r: p.storage[r[0]].kind),
-                    ("free_bytes", lambda r: r[1]),
-                    ("free", lambda r: human_bytes(r[1])),
-                ],
-                limit,
-            )
-            try:
-                why = "for cold data: " + cold_target(p, free)[1]
-            except HpcError as exc:
-                why = exc.message
-            return StorageResult(
-                action="free",
-                node=node,
-                free=tbl,
-                quota=quota_table(quota) if quota else None,
-                summary=f"Free space; {why}.",
-                warnings=notes,
-            )
-        if path is None:
-            raise HpcError("E_ARG", f"{action} needs a path.", "Give path, e.g. lustre:results or /archive/home/….")
-        spec = t.parse_location(path)
-        if spec.kind == "local":
-            raise HpcError("E_ARG", "manage_storage acts on the platform's storage only.", "Give a pool path.")
-        node = data_route(p, t.pool_of(p, spec, "source")).node
-        rel = await self.data.rel(node)
-        given = t.resolve_storage_path(p, spec, rel)
-        # Again on what the node resolves: a symlink (or a parent that is one) may point anywhere.
-        where = confine(p, await self.data.realpath(node, given), rel, allow_root=action != "remove")
-        if action == "remove":
-            where = confine(p, given, rel, allow_root=False)  # the link itself goes, never its target
-        if action == "mkdir":
-            check_writable(p, node, where)
-            await self.data.mkdir(node, where)
-            return StorageResult(action="mkdir", node=node, path=where, summary=f"Created {where} (or it existed).")
-        if action == "list":
-            found, total = await self.data.list_dir(node, where, limit)
-            tbl = table(found, ENTRY_COLUMNS, limit)
-            tbl.total, tbl.truncated = total, total > len(found)
-            return StorageResult(
-                action="list", node=node, path=where, entries=tbl, summary=f"{total} entries in {where}"
-            )
-        if action == "usage":
-            u = await self.data.usage(node, where)
-            note = "" if u.complete else " (lower bound: du was stopped by its time limit)"
-            return StorageResult(action="usage", node=node, path=where, usage=u, summary=f"{where}: {u.size}{note}")
-        check_writable(p, node, where)
-        preview = await self.data.scan(node, where)
-        what = f"{preview.files} files and {preview.dirs} folders, {preview.size}, in {where}"
-        step = consent.gate("remove", confirm, declined)
-        if step != "go":
-            return StorageResult(
-                action="remove",
-                node=node,
-                path=where,
-                removal=preview,
-                removed=False,
-                summary=consent.say("remove", step, what=what),
-            )
-        await self.data.remove(node, where)
-        return StorageResult(
-            action="remove", node=node, path=where, removal=preview, removed=True, summary=f"Deleted {what}."
-        )

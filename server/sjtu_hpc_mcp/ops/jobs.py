@@ -40,10 +40,10 @@ from ..core.slurm import script as sc
 from ..core.slurm.results import JobOutcome, JobOutput, SlurmResult, Submission
 from ..core.slurm.units import duration_seconds
 from ..settings import Settings
-from .credentials import CERTIFICATE
-from .journal import JobJournal
-from .ssh import RunResult, SshPool
-from .watch import JobWatch, OnChange
+from ..shell.credentials import CERTIFICATE
+from ..shell.journal import JobJournal
+from ..shell.ssh import RunResult, SshPool
+from ..shell.watch import JobWatch, OnChange
 
 log = logging.getLogger(__name__)
 
