@@ -32,6 +32,16 @@ TOOL_NAMES = frozenset(
     }
 )
 LAB_DIR = Path(os.environ.get("SJTU_HPC_LAB_DIR", "/var/tmp/sjtu-hpc-lab"))
+# Which of the lab's two Slurm versions the lab tests run against: unset (or 22.05) the lab of tests/lab/up,
+# 24.11 the one beside it (tests/lab/slurm24: its own entry nodes, known_hosts and lab dir, the same storage,
+# users and CA). Its lab.json has the same shape, so a test reaches either through the same host map.
+LAB_SLURM = os.environ.get("SJTU_HPC_LAB_SLURM", "").strip()
+
+
+def lab_json_path() -> Path:
+    if LAB_SLURM in ("", "22.05"):
+        return LAB_DIR / "lab.json"
+    return LAB_DIR / f"slurm-{LAB_SLURM}" / "lab.json"
 
 
 @pytest.fixture
@@ -40,7 +50,7 @@ def anyio_backend() -> str:
 
 
 def load_lab() -> dict[str, Any]:
-    path = LAB_DIR / "lab.json"
+    path = lab_json_path()
     if not path.exists():
         pytest.fail(f"the lab is not up ({path} missing): run tests/lab/up as root, or deselect with -m 'not lab'")
     return dict(json.loads(path.read_text()))

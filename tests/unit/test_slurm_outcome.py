@@ -8,8 +8,10 @@ import pytest
 
 from sjtu_hpc_mcp.core.slurm.commands import sacct_usage_argv
 from sjtu_hpc_mcp.core.slurm.outcome import (
+    OomKill,
     cpu_seconds,
     last_lines,
+    oom_kills,
     outcome_of,
     parse_usage,
     unknown_outcome,
@@ -117,3 +119,37 @@ def test_an_array_id_stands_for_its_tasks() -> None:
     found = parse_usage(text + "30_[4-9]|PENDING|0:0|00:00:00|00:10:00|1|1|1G|00:00:00||cpu\n")
     pending = usage_for(found, "30")
     assert pending is not None and pending.state == "PENDING" and not pending.finished
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        # 22.05 (tests/lab/recorded/tail_oom_out.txt)
+        ("slurmstepd-labnode: error: Detected 1 oom-kill event(s) in StepId=7.batch. Some of your processes may have "
+         "been killed by the cgroup out-of-memory handler.", [OomKill(1, "7.batch")]),
+        # 24.11 (tests/lab/recorded/slurm-24.11/tail_oom_out.txt)
+        ("slurmstepd-labnode: error: Detected 1 oom_kill event in StepId=3.batch. Some of the step tasks have been "
+         "OOM Killed.", [OomKill(1, "3.batch")]),
+        ("slurmstepd: error: Detected 2 oom_kill events in StepId=12_4.0. Some of the step tasks have been OOM Killed.",
+         [OomKill(2, "12_4.0")]),
+        # older releases
+        ("slurmstepd: error: Detected 1 oom-kill event(s) in step 1234.batch cgroup. Some of your processes may have "
+         "been killed by the cgroup out-of-memory handler.", [OomKill(1, "1234.batch")]),
+        ("ValueError: no input.csv\nKilled\n", []),
+    ],
+)  # fmt: skip
+def test_oom_kill_lines_of_every_release(line: str, found: list[OomKill]) -> None:
+    assert oom_kills(line) == found
+
+
+def test_a_failed_job_whose_step_ran_out_of_memory_is_told_to_raise_mem() -> None:
+    """The job ended FAILED (the script went on after a step was killed); slurmstepd's line says why."""
+    u = parse_usage("30|FAILED|1:0|00:00:09|00:10:00|1|1|500M|00:00:01||cpu\n")
+    tail = "srun: error: labnode: task 0: Out Of Memory\nslurmstepd: error: Detected 1 oom_kill event in StepId=30.0."
+    o = outcome_of(u["30"], tail)
+    assert o.diagnosis == (
+        "The script ended with exit code 1 after a process ran out of memory. "
+        "Slurm counted 1 oom-kill event in step 30.0."
+    )
+    assert o.fix is not None and o.fix.startswith("Raise mem, e.g. options.mem=1G")
+    assert "Read the stderr lines below" in (outcome_of(u["30"], "Traceback\nValueError").fix or "")

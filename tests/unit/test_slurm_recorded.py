@@ -26,6 +26,7 @@ from sjtu_hpc_mcp.core.slurm.parse import (
 )
 from sjtu_hpc_mcp.core.slurm.scontrol import parse_scontrol_jobs
 from sjtu_hpc_mcp.core.slurm.seff import parse_seff
+from sjtu_hpc_mcp.core.slurm.version import parse_slurm_version
 
 RECORDED = Path(__file__).resolve().parents[1] / "lab" / "recorded"
 
@@ -100,6 +101,7 @@ SINFO_ALL = (
 EXPECTED: dict[str, tuple[Callable[[str], object], object] | Empty] = {
     "sinfo_busy.txt": (lambda x: " ".join(p.name for p in parse_sinfo(x)), SINFO_ALL),
     "sinfo_some.txt": (lambda x: " ".join(p.name for p in parse_sinfo(x)), "cpu debug a100"),
+    "sinfo_version.txt": (lambda x: str(parse_slurm_version(x)), "22.05.8"),  # slurm-24.11/: test_slurm_version.py
     "squeue_me.txt": (lambda x: jobs(parse_squeue(x)), SQUEUE_ME),
     "squeue_user.txt": (lambda x: jobs(parse_squeue(x)), SQUEUE_ME),
     "squeue_pending.txt": (

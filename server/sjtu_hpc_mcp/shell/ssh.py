@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..core.certs import parse_certificate
 from ..core.errors import ConnectionLost, HpcError
+from ..core.slurm.version import SLURM_VERSION_ARGV, SlurmVersion, parse_slurm_version
 from ..settings import Settings
 from . import sshlib
 from .credentials import CERTIFICATE, KEY, CredentialStore
@@ -66,6 +67,7 @@ class _Conn:
     hostname: str = ""
     users: int = 0
     retired: bool = False
+    slurm: tuple[SlurmVersion | None] | None = None  # (version,) once asked on this connection
 
     def release(self) -> None:
         self.users -= 1
@@ -273,6 +275,36 @@ class SshPool:
                     hostname=c.hostname,
                 )
         raise AssertionError("unreachable")
+
+    async def slurm_version(self, node: str) -> SlurmVersion | None:
+        """The node's Slurm release (`sinfo --version`), asked once per connection and kept with it.
+
+        A new connection (a node restarted or upgraded behind the same name) asks again. None when the
+        node has no Slurm or does not say (e.g. no configuration there); a failed ask is not kept.
+        """
+        n = self._node(node)
+        async with n.sem:
+            c = await self._acquire(node)
+            try:
+                if c.slurm is None:
+                    proc = await c.conn.run(shlex.join(SLURM_VERSION_ARGV), check=False, timeout=10)
+                    c.slurm = (parse_slurm_version(_text(proc.stdout)),)
+                return c.slurm[0]
+            except _lost(asyncssh.ChannelOpenError):
+                await self._drop(node, c)
+                return None
+            except (asyncssh.Error, OSError, TimeoutError):
+                return None
+            finally:
+                c.release()
+
+    def slurm_versions_known(self) -> dict[str, str]:
+        """The releases already asked on the open connections ({node: "24.11.5"}), without any I/O."""
+        return {
+            node: str(n.current.slurm[0])
+            for node, n in self._nodes.items()
+            if n.current is not None and n.current.slurm is not None and n.current.slurm[0] is not None
+        }
 
     async def put_file(self, node: str, path: str, data: str, mode: int = 0o600) -> str:
         """Write a file on the node over SFTP (parents created), e.g. a job script.

@@ -2,7 +2,7 @@
 
 `commands` builds argv lists from validated fields; `parse`, `seff` and `scontrol` read the
 explicit text formats those argv lists ask for; `states` is the job-state table; `bounds` caps
-what a result may carry.
+what a result may carry; `version` reads the release a node runs (`sinfo --version`).
 """
 
 from sjtu_hpc_mcp.core.slurm.bounds import TailText, tail_text
@@ -57,9 +57,11 @@ from sjtu_hpc_mcp.core.slurm.states import (
     normalize_state,
     normalize_states,
 )
+from sjtu_hpc_mcp.core.slurm.version import SLURM_VERSION_ARGV, SlurmVersion, parse_slurm_version
 
 __all__ = [
     "JOB_STATES",
+    "SLURM_VERSION_ARGV",
     "AccountedJob",
     "Command",
     "GpuCount",
@@ -75,6 +77,7 @@ __all__ = [
     "SbatchTestOnly",
     "SeffReport",
     "SlurmResult",
+    "SlurmVersion",
     "Stream",
     "Submission",
     "Submitted",
@@ -91,6 +94,7 @@ __all__ = [
     "parse_scontrol_jobs",
     "parse_seff",
     "parse_sinfo",
+    "parse_slurm_version",
     "parse_squeue",
     "parse_submit_lines",
     "remote_argv",

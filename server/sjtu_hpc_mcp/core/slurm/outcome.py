@@ -143,9 +143,37 @@ def _suggest_time(limit_s: int | None) -> str:
     return f"{days}-{text}" if days else text
 
 
+@dataclass(frozen=True)
+class OomKill:
+    """slurmstepd's report, in the job's stderr, that the cgroup memory limit killed processes of a step."""
+
+    events: int
+    step: str  # "7.batch", "12.0"
+
+    def __str__(self) -> str:
+        return f"{self.events} oom-kill event{'' if self.events == 1 else 's'} in step {self.step}"
+
+
+# slurmstepd's words differ by release (task/cgroup), on a line `slurmstepd[-node]: error: …`:
+#   22.05 (recorded)  Detected 1 oom-kill event(s) in StepId=7.batch. Some of your processes may have been killed …
+#   24.11 (recorded)  Detected 1 oom_kill event in StepId=3.batch. Some of the step tasks have been OOM Killed.
+#   older releases    Detected 1 oom-kill event(s) in step 7.batch cgroup. Some of your processes …
+_OOM_KILL = re.compile(
+    r"Detected (\d+) oom[-_]kill events?(?:\(s\))? in (?:StepId=|step )([0-9]+(?:_[0-9]+)?\.[A-Za-z0-9_+]+)", re.ASCII
+)
+
+
+def oom_kills(text: str) -> list[OomKill]:
+    """The oom-kill reports slurmstepd wrote into a job's output, in any release's wording, in order."""
+    return [OomKill(int(m.group(1)), m.group(2)) for m in _OOM_KILL.finditer(text)]
+
+
 def diagnose(u: JobUsage, stderr_tail: str | None) -> tuple[str | None, str | None]:
     """(diagnosis, fix) for a job that ended FAILED, OUT_OF_MEMORY, TIMEOUT or NODE_FAIL."""
     tail_hint = "the stderr lines below" if stderr_tail else "its stderr (job_output, stream stderr)"
+    kills = oom_kills(stderr_tail or "")
+    counted = f" Slurm counted {'; '.join(str(k) for k in kills)}." if kills else ""
+    raise_mem = f"Raise mem, e.g. options.mem={_suggest_mem(u.max_rss_mb, u.req_mem_mb)}"
     if u.state == "OUT_OF_MEMORY":
         limit = f" of {_round(u.req_mem_mb):g} MB" if u.req_mem_mb is not None else ""
         # MaxRSS is sampled: a quick spike past the limit often leaves a small figure.
@@ -153,8 +181,8 @@ def diagnose(u: JobUsage, stderr_tail: str | None) -> tuple[str | None, str | No
             f" (peak seen {_round(u.max_rss_mb):g} MB)" if u.max_rss_mb and u.max_rss_mb >= (u.req_mem_mb or 0) else ""
         )
         return (
-            f"Killed for using more than its memory limit{limit}{seen}.",
-            f"Raise mem, e.g. options.mem={_suggest_mem(u.max_rss_mb, u.req_mem_mb)}, or make the job use less.",
+            f"Killed for using more than its memory limit{limit}{seen}.{counted}",
+            f"{raise_mem}, or make the job use less.",
         )
     if u.state == "TIMEOUT":
         return (
@@ -171,6 +199,11 @@ def diagnose(u: JobUsage, stderr_tail: str | None) -> tuple[str | None, str | No
         how = f"exit code {u.exit_code}" if u.exit_code else "an error"
         if u.signal:
             how += f" (signal {u.signal})"
+        if kills:  # a step's process was killed for memory and the script failed after it
+            return (
+                f"The script ended with {how} after a process ran out of memory.{counted}",
+                f"{raise_mem}, or make the job use less; then resubmit.",
+            )
         return (f"The script ended with {how}.", f"Read {tail_hint}, fix the script or its input, and resubmit.")
     return None, None
 

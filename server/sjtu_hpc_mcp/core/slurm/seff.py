@@ -34,6 +34,9 @@ class SeffReport(BaseModel):
 
 
 _STATE = re.compile(r"^(\S+)(?:\s+\(exit code (\d+)\))?$")
+# 24.11's seff reads accounting only, which holds no usage before a job ends: for a running job it prints zeros
+# and says so in this warning (22.05's printed running figures "that may be misleading", kept as they are).
+_NO_FIGURES_YET = "Efficiency statistics can only be obtained after the job has ended"
 _CPU_EFF = re.compile(r"^([\d.]+)%\s+of\s+(\S+)\s+core-walltime$")
 _MEM_EFF = re.compile(r"^([\d.]+)%\s+of\s+([\d.]+\s*[KMGTPE]?B)(?:\s+\(([\d.]+\s*[KMGTPE]?B)/(\w+)\))?")
 
@@ -96,6 +99,9 @@ def parse_seff(text: str) -> SeffReport | None:
         mem_per = match.group(4)
     cpu_used = fields.get("CPU Utilized")
     wall = fields.get("Job Wall-clock time")
+    if any(_NO_FIGURES_YET in note for note in notes):  # the zeros are placeholders, not measurements
+        cpu_used = cpu_eff = used_mb = mem_eff = None
+        fields.pop("CPU Efficiency", None)
     return SeffReport(
         job_id=job_id,
         array_job_id=fields.get("Array Job ID"),
