@@ -14,6 +14,8 @@ from .core.platform import Platform, load_platform
 from .ops.account import Account
 from .ops.credentials import Credentials
 from .ops.jobs import SlurmJobs
+from .ops.modules import Modules
+from .ops.since import Since
 from .ops.storage import Storage
 from .ops.transfers import Transfers
 from .settings import Settings
@@ -43,6 +45,11 @@ class Services:
     jobs: SlurmJobs
     pages: dict[str, PasswordPage] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # sbatch's hooks: notify mails the bound email; a script loading a module the group lacks warns.
+        self.jobs.bound_email = lambda: self.account.bound_email()
+        self.jobs.script_check = lambda route, script: self.modules.script_warnings(route, script)
+
     @classmethod
     def create(cls, settings: Settings) -> Services:
         store = CredentialStore(settings.credentials_dir)
@@ -63,12 +70,30 @@ class Services:
     @cached_property
     def credentials(self) -> Credentials:
         """credential_status, request_token, request_certificate."""
-        return Credentials(self.settings, self.platform, self.store, self.api, self.approvals, self.pages)
+        return Credentials(
+            self.settings,
+            self.platform,
+            self.store,
+            self.api,
+            self.approvals,
+            self.pages,
+            self.ssh.slurm_versions_known,
+        )
 
     @cached_property
     def account(self) -> Account:
         """get_user, query_quota, update_user."""
         return Account(self.credentials)
+
+    @cached_property
+    def modules(self) -> Modules:
+        """run_slurm modules, and the module check before sbatch."""
+        return Modules(self.jobs)
+
+    @cached_property
+    def since(self) -> Since:
+        """run_slurm since."""
+        return Since(self.jobs)
 
     @cached_property
     def transfers(self) -> Transfers:

@@ -95,7 +95,7 @@ async def test_every_changing_act_leaves_one_audit_line(
     assert shown["entries"] == records[-20:] and shown["file"] == str(path)
 
 
-READ_COMMANDS = {"sinfo", "squeue", "sacct", "seff", "job_output", "wait"}
+READ_COMMANDS = {"sinfo", "squeue", "sacct", "seff", "job_output", "wait", "modules", "since"}
 
 
 async def test_read_only_lists_and_runs_only_what_reads(lab: dict[str, Any], workspace: Path, tmp_path: Path) -> None:
@@ -117,7 +117,13 @@ async def test_read_only_lists_and_runs_only_what_reads(lab: dict[str, Any], wor
         assert set(tools["run_slurm"].input_schema["properties"]["command"]["enum"]) == READ_COMMANDS
         assert READ_COMMANDS < set(Command.__args__)  # type: ignore[attr-defined]
         assert set(tools["transfer_data"].input_schema["properties"]["action"]["enum"]) == {"status", "list"}
-        assert set(tools["manage_storage"].input_schema["properties"]["action"]["enum"]) == {"list", "usage", "free"}
+        assert set(tools["manage_storage"].input_schema["properties"]["action"]["enum"]) == {
+            "list",
+            "read",
+            "stat",
+            "usage",
+            "free",
+        }
         for tool, args in (
             ("run_slurm", {"command": "sbatch", "partition": "debug", "script": "#!/bin/bash\ntrue\n"}),
             ("run_slurm", {"command": "scancel", "node_group": "pi", "job_ids": ["1"], "confirm": True}),
@@ -132,6 +138,7 @@ async def test_read_only_lists_and_runs_only_what_reads(lab: dict[str, Any], wor
             text = await error(c, tool, **args)
             assert text.startswith("E_READ_ONLY: ") and "--read-only" in text, text
         assert (await call(c, "run_slurm", command="sinfo", partition="cpu"))["host"] == "pilogin"
+        assert "No job" in (await call(c, "run_slurm", command="since"))["summary"]  # writes only the seen mark
         assert (await call(c, "manage_storage", action="free"))["node"]
         await call(c, "transfer_data", action="list")
     assert not Path(f"{lab['home']}/{tag}").exists()

@@ -230,6 +230,10 @@ HOT = f"/lustre/home/acct-hpc/hpcrobot/{TAG}/"
 SCRIPT = "#!/bin/bash\ntrue\n"
 SBATCH = {"command": "sbatch", "partition": "debug", "script": SCRIPT}
 
+READ = {"action": "read", "path": f"lustre:{TAG}/src/f.txt"}
+READ_MATCH = {**READ, "mode": "match"}
+READ_TYPED = ("mode", "max_bytes", "offset", "ignore_case")  # manage_storage read's fields that are not text
+
 # (tool, fixed arguments, field, prefixes that make the value reach deeper than the schema)
 FIELDS: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ("request_token", {}, "username", ["", "hpcrobot"]),
@@ -262,6 +266,8 @@ FIELDS: list[tuple[str, dict[str, Any], str, list[str]]] = [
         ["", "afterok:1"],
     ),
     ("run_slurm", SBATCH, "options.begin", ["", "now+1"]),
+    ("run_slurm", {"command": "modules", "node_group": "sy"}, "module", ["", "gcc", "gcc/13.2.0", "cuda/"]),
+    ("run_slurm", {**SBATCH, "test_only": True}, "notify", ["", "end", "fail", "both"]),
     ("transfer_data", {"action": "start", "destination": f"vault:{TAG}/d"}, "source", POOLS),
     ("transfer_data", {"action": "start", "source": f"lustre:{TAG}/src"}, "destination", POOLS),
     ("transfer_data", {"action": "status"}, "transfer_id", ["", "data-"]),
@@ -270,6 +276,10 @@ FIELDS: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ("manage_storage", {"action": "usage"}, "path", POOLS),
     ("manage_storage", {"action": "mkdir"}, "path", [f"lustre:{TAG}/", f"vault:{TAG}/", "lustre:"]),
     ("manage_storage", {"action": "remove"}, "path", POOLS),  # without confirm: a preview at most
+    ("manage_storage", {"action": "read"}, "path", POOLS),
+    ("manage_storage", {"action": "stat"}, "path", POOLS),
+    ("manage_storage", READ_MATCH, "pattern", ["", "inert", "-", "--", "-e"]),
+    *[("manage_storage", READ, field, ["", "head", "match", "1", "-1"]) for field in READ_TYPED],
 ]
 
 
@@ -310,6 +320,51 @@ def test_every_field_of_a_call_at_once(server: Bridge, data: st.DataObject) -> N
         base = {**fixed, **args}
         args = with_value(base, field, data.draw(filled(prefixes)))
     _check(server, tool, args)
+
+
+ANY_JSON = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, 1023, 1024, 65536, 65537, 2**62, 2**62 + 1, 2**63, -1]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["head", "tail", "match", "HEAD", "-rf", "--help"]),
+    PAYLOAD,
+    st.lists(PAYLOAD, max_size=2),
+    st.dictionaries(st.sampled_from(["$gt", "mode"]), PAYLOAD, max_size=1),
+)
+
+
+@pytest.mark.parametrize("field", READ_TYPED)
+def test_reads_typed_fields_take_any_json(server: Bridge, field: str) -> None:
+    """manage_storage read's numbers, mode and flag: any JSON value is refused with a code or read inert."""
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(value=ANY_JSON, match=st.booleans())
+    def one(value: Any, match: bool) -> None:
+        _check(server, "manage_storage", {**(READ_MATCH | {"pattern": "inert"} if match else READ), field: value})
+
+    one()
+
+
+def test_every_field_of_manage_storage_is_fuzzed(server: Bridge) -> None:
+    """A field added to manage_storage without a row here would go unfuzzed."""
+    r = asyncio.run_coroutine_threadsafe(server._client.list_tools(), server.loop).result(30)
+    props = set(next(t for t in r.tools if t.name == "manage_storage").input_schema["properties"])
+    fuzzed = {field for tool, _, field, _ in FIELDS if tool == "manage_storage"}
+    assert props - fuzzed == {"action", "limit", "confirm"}, props - fuzzed  # enum, bounded int, bool
+
+
+# run_slurm's fields that are not fuzzed as text: enums, numbers, flags, and the job script (data by design)
+RUN_SLURM_TYPED = {"command", "node_group", "test_only", "stream", "max_bytes", "wait_s", "limit", "confirm", "script"}
+
+
+def test_every_field_of_run_slurm_is_fuzzed(server: Bridge) -> None:
+    """A field added to run_slurm (modules' module, sbatch's notify…) without a row here would go unfuzzed."""
+    r = asyncio.run_coroutine_threadsafe(server._client.list_tools(), server.loop).result(30)
+    props = set(next(t for t in r.tools if t.name == "run_slurm").input_schema["properties"])
+    fuzzed = {field.split(".")[0].removesuffix("[]") for tool, _, field, _ in FIELDS if tool == "run_slurm"}
+    assert props - fuzzed == RUN_SLURM_TYPED, props - fuzzed
 
 
 def test_no_canary_on_any_node_or_here(server: Bridge, lab: dict[str, Any]) -> None:

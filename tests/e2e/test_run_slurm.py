@@ -43,6 +43,17 @@ async def error(client: Client, **args: Any) -> str:
     return text
 
 
+async def test_sinfo_and_credential_status_show_the_nodes_slurm_release(client: Client, lab: dict[str, Any]) -> None:
+    """Detected once per connection (SshPool.slurm_version) and shown where the person looks."""
+    from integration.test_slurm_version import expected_release
+
+    want = expected_release(lab)  # 24.11: the full version is shown, e.g. 24.11.5
+    r = await call(client, command="sinfo", node_group="sy")
+    assert r["slurm"].startswith(want + "."), r["slurm"]
+    status = (await client.call_tool("credential_status", {})).structured_content
+    assert status is not None and status["slurm"] == {r["node"]: r["slurm"]}
+
+
 @pytest.mark.parametrize(
     ("args", "node", "host"),
     [

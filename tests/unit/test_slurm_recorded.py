@@ -13,6 +13,7 @@ import pytest
 from sjtu_hpc_mcp.core import transfer as t
 from sjtu_hpc_mcp.core.slurm.bounds import tail_text
 from sjtu_hpc_mcp.core.slurm.limits import parse_assoc, parse_qos
+from sjtu_hpc_mcp.core.slurm.modules import parse_avail, parse_spider, parse_spider_all
 from sjtu_hpc_mcp.core.slurm.outcome import parse_usage
 from sjtu_hpc_mcp.core.slurm.parse import (
     find_by_comment,
@@ -78,6 +79,19 @@ def estimate(text: str) -> tuple[object, ...] | None:
 def sbatch(text: str) -> int | None:
     r = parse_sbatch(text)
     return None if r is None else r.job_id
+
+
+def avail(text: str, filter_: str | None = None) -> str:
+    """Modules as "full[*] …", * marking the default of each name."""
+    return " ".join(e.full + ("*" if e.default else "") for e in parse_avail(text, "node", filter_).modules)
+
+
+def spider(query: str) -> Callable[[str], object]:
+    def parse(text: str) -> object:
+        info = parse_spider(text, "node", query)
+        return (info.found, info.versions, info.load)
+
+    return parse
 
 
 def last_line(text: str) -> str:
@@ -192,6 +206,32 @@ EXPECTED: dict[str, tuple[Callable[[str], object], object] | Empty] = {
     "rsync_pool_full.log": (
         lambda x: (t.cause_of(11, t.error_lines(x))[0], len(t.error_lines(x))),
         ("the destination is full or your quota is exhausted", 3),
+    ),
+    "scontrol_mail.txt": (
+        lambda x: [(j.job_id, j.fields.get("MailType"), j.fields.get("MailUser")) for j in parse_scontrol_jobs(x)],
+        [("1546", "END,FAIL", "hpcrobot@sjtu.edu.cn")],
+    ),
+    "lmod_avail_pi.txt": (avail, "cuda/11.8.0 cuda/12.1.1* gcc/9.3.0 gcc/11.2.0* miniconda3/4.10.3* openmpi/4.1.5*"),
+    "lmod_avail_sy.txt": (avail, "cuda/11.8.0 cuda/12.1.1* gcc/11.2.0* gcc/13.2.0 openmpi/4.1.5*"),
+    "lmod_avail_kp.txt": (avail, "bisheng/2.5.0* gcc/9.3.0 gcc/10.3.1* hmpi/1.2.0* openmpi/4.1.5*"),
+    "lmod_avail_data.txt": (avail, ""),
+    "lmod_avail_sy_filter.txt": (lambda x: avail(x, "GCC"), "gcc/11.2.0* gcc/13.2.0"),
+    "lmod_avail_pi_nomatch.txt": (lambda x: avail(x, "gromacs"), ""),
+    "lmod_spider_sy_gcc.txt": (spider("gcc"), (True, ["gcc/11.2.0", "gcc/13.2.0"], None)),
+    "lmod_spider_sy_gcc_version.txt": (spider("gcc/13.2.0"), (True, ["gcc/13.2.0"], "module load gcc/13.2.0")),
+    "lmod_spider_sy_gromacs.txt": (
+        spider("gromacs"),
+        (True, ["gromacs/2023.2"], "module load gcc/13.2.0 gromacs/2023.2"),
+    ),
+    "lmod_spider_pi_gromacs.txt": (spider("gromacs"), (False, [], None)),
+    "lmod_spider_pi_cuda_version.txt": (spider("cuda/12.1.1"), (True, ["cuda/12.1.1"], "module load cuda/12.1.1")),
+    "lmod_spider_all_sy.txt": (
+        lambda x: " ".join(parse_spider_all(x, "node")),
+        "cuda cuda/11.8.0 cuda/12.1.1 gcc gcc/11.2.0 gcc/13.2.0 gromacs gromacs/2023.2 openmpi openmpi/4.1.5",
+    ),
+    "lmod_spider_all_pi.txt": (
+        lambda x: " ".join(parse_spider_all(x, "node")),
+        "cuda cuda/11.8.0 cuda/12.1.1 gcc gcc/11.2.0 gcc/9.3.0 miniconda3 miniconda3/4.10.3 openmpi openmpi/4.1.5",
     ),
 }
 RECORDINGS = sorted(p.name for p in RECORDED.iterdir() if p.is_file() and p.name != "INDEX.txt")

@@ -40,7 +40,9 @@ def test_every_command_has_a_request() -> None:
     assert isinstance(req("scancel", job_ids=["5"]), ScancelRequest)
     assert isinstance(req("job_output", job_ids=["5"], stream="stderr"), JobOutputRequest)
     assert isinstance(req("wait", job_ids=["5", "6"]), WaitRequest)
-    assert set(TAKES) == {"sinfo", "squeue", "sacct", "seff", "sbatch", "scancel", "job_output", "wait"}
+    assert set(TAKES) == {
+        "sinfo", "squeue", "sacct", "seff", "sbatch", "scancel", "job_output", "wait", "modules", "since"
+    }  # fmt: skip
 
 
 def test_query_argv_and_filters() -> None:

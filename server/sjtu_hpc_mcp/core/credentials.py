@@ -56,6 +56,10 @@ class CredentialStatus(BaseModel):
     next_step: str
     pending_approvals: list[str] = []
     exports: list[ExportedCopy] = []
+    # jobs submitted through this server not reported yet by run_slurm since (ended or not); None: 0
+    unreported_jobs: int | None = None
+    # the Slurm release of each entry node this server is connected to ({"pilogin.hpc.sjtu.edu.cn": "24.11.5"})
+    slurm: dict[str, str] = {}
 
 
 def _private(seen: FileSeen) -> bool:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .account import human_bytes
+from .files import FileRead, FileStat
 from .results import Table
 from .storage import RemovalPreview, Usage
 from .transfer import TransferStatus
@@ -48,7 +49,7 @@ LIST_COLUMNS: list[tuple[str, Any]] = [
 
 
 class StorageResult(BaseModel):
-    action: Literal["list", "usage", "free", "mkdir", "remove"]
+    action: Literal["list", "read", "stat", "usage", "free", "mkdir", "remove"]
     summary: str
     node: str
     path: str | None = None
@@ -58,6 +59,8 @@ class StorageResult(BaseModel):
     quota: Table | None = None
     removal: RemovalPreview | None = None
     removed: bool | None = None
+    read: FileRead | None = None
+    stat: FileStat | None = None
     warnings: list[str] = []
 
 

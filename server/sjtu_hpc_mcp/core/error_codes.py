@@ -87,6 +87,14 @@ CODES: Final = MappingProxyType(
             "A memory size is malformed or out of range.",
             "Give a positive size such as 4G, 500M or 4096 (MB), at most 64T.",
         ),
+        "E_MODULES": Code(
+            "The node group's login node has no environment modules (Lmod), or `module` failed there.",
+            "Tell the person; the software may be installed outside modules (hpc@sjtu.edu.cn knows).",
+        ),
+        "E_NO_EMAIL": Code(
+            "No usable email is bound to the account, so Slurm cannot mail the person when the job ends.",
+            "Bind an email with update_user (two-factor approval), or submit without notify.",
+        ),
         "E_PARTITION": Code(
             "A partition name is malformed, or the platform has no such partition.",
             "Use a partition of the platform, e.g. cpu, a100 or debug.",
@@ -214,6 +222,10 @@ CODES: Final = MappingProxyType(
             "Call request_token to get a new token, then retry.",
         ),
         # -- storage and paths ---------------------------------------------------------------------------
+        "E_BINARY": Code(
+            "The file is binary (it holds NUL bytes), so it is not shown as text.",
+            "Copy it to this computer with transfer_data (destination local:/path) and open it there.",
+        ),
         "E_DF": Code(
             "The free space of a pool is unknown, so it could not be checked or chosen.",
             "Try again in a moment.",
@@ -225,6 +237,10 @@ CODES: Final = MappingProxyType(
         "E_LOCAL_ROOT": Code(
             "A path on this computer lies outside the folders shared with the server, or none is shared.",
             "Use a path inside a shared folder, or share its folder (MCP roots or --local-root).",
+        ),
+        "E_NOT_A_FILE": Code(
+            "The path is a folder or a special file, not a regular file.",
+            "Use manage_storage list to see a folder's entries, then read a file inside it.",
         ),
         "E_NOT_FOUND": Code(
             "The path does not exist.",

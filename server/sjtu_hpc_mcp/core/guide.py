@@ -67,10 +67,14 @@ def submit_job_prompt(partition: str, node_group: str, goal: str, p: Platform) -
         "1. credential_status; if it is not ready_for_ssh, follow its next_step (request_token, "
         "request_certificate) and tell me when I must approve in 交我办.\n"
         f"2. Write the job script with me. It must read only hot storage ({hot}); copy cold data first.\n"
-        f"3. run_slurm sbatch partition={part} with test_only=true; show me the estimate and the options.\n"
-        "4. After I agree, run_slurm sbatch again without test_only; note the job id.\n"
+        f"3. run_slurm sbatch partition={part} with test_only=true; show me the estimate and the options. A "
+        "warning about a module load line: fix it from run_slurm modules (module=NAME says how to load it).\n"
+        "4. After I agree, run_slurm sbatch again without test_only (notify=end if I want a mail when it "
+        "ends); note the job id.\n"
         "5. Follow it with run_slurm wait (or squeue) every minute or so, not faster; when it ends, show "
-        "run_slurm seff and, if it failed, job_output stream=stderr, and say what to change."
+        "run_slurm seff and, if it failed, job_output stream=stderr, and say what to change.\n"
+        "6. For the job's own files (e.g. the end of run1/log.txt, or which lines mention NaN) use "
+        "manage_storage read (mode tail; mode match with pattern NaN); stat tells whether a file grows."
     )
 
 
@@ -125,10 +129,10 @@ def first_map(p: Platform, read_only: bool = False) -> str:
         "request_token: the password comes from a file the person uploads (password_file) or a one-time page "
         "(page_url in the result), never from the chat. request_certificate: the person approves in 交我办 or "
         "by email.",
-        "run_slurm (sinfo, squeue, sacct, seff, sbatch, scancel, job_output, wait): give a partition or a "
-        f"node_group ({groups}); the login node follows from it, never name a host.",
-        f"Data: manage_storage (list, usage, free, mkdir, remove) and transfer_data (hot {', '.join(hot)} <-> "
-        f"cold {', '.join(cold)}; start, status, cancel, list) run on the data nodes.",
+        "run_slurm (sinfo, squeue, sacct, seff, sbatch, scancel, job_output, wait; modules: software; since: "
+        f"jobs ended since last asked): give a partition or a node_group ({groups}); never name a host.",
+        f"Data: manage_storage (list, read, stat, usage, free, mkdir, remove) and transfer_data (hot "
+        f"{', '.join(hot)} <-> cold {', '.join(cold)}; start, status, cancel, list).",
         "Account: get_user, query_quota, update_user.",
     ]
     if read_only:

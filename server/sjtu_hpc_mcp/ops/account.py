@@ -12,6 +12,7 @@ from ..core import consent
 from ..core.account import UserInfo, quota_lines, quota_summary, quota_table, user_info
 from ..core.errors import HpcError
 from ..core.results import Table
+from ..core.slurm.notify import bound_email
 from ..shell.credentials import delete_password_file, read_password_file
 from .credentials import Credentials
 from .talk import Person
@@ -49,6 +50,12 @@ class Account:
         creds = self.creds
         user = creds.require_user()
         return user_info(self.platform, user, await self.api.get_user(creds.require_token(), user), group)
+
+    async def bound_email(self) -> str | None:
+        """The email bound to the account, from GET /user as received: where sbatch's notify mails."""
+        creds = self.creds
+        user = creds.require_user()
+        return bound_email(await self.api.get_user(creds.require_token(), user))
 
     async def quota(self, quota_type: QuotaType, name: str | None, raw: bool) -> QuotaResult:
         if name is not None and name.startswith("acct-"):  # the platform's account names; no user name has it

@@ -9,6 +9,7 @@ each call waits a bounded time and says how it stands.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ from ..core.errors import ApprovalDenied, ApprovalTimeout, HpcError, TokenRefuse
 from ..core.export import RECORD_FILE, Exported, confirm_question, exported_copies, parse_records, replacements
 from ..core.person import login_user
 from ..core.platform import Platform
+from ..core.since import parse_seen, unseen_count
 from ..settings import Settings
 from ..shell.approvals import Approvals
 from ..shell.approvals import Progress as ApprovalProgress
@@ -37,6 +39,7 @@ from ..shell.credentials import (
 )
 from ..shell.export import copy_seen
 from ..shell.hpc_api import HpcApi
+from ..shell.journal import JobJournal
 from ..shell.password_page import PasswordPage
 from . import export
 from .talk import Asked, Person
@@ -85,8 +88,10 @@ class Credentials:
         api: HpcApi,
         approvals: Approvals,
         pages: dict[str, PasswordPage],
+        slurm_versions: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.settings = settings
+        self.slurm_versions = slurm_versions  # the entry nodes' releases known so far, without I/O
         self.platform = platform
         self.store = store
         self.api = api
@@ -114,6 +119,9 @@ class Credentials:
             if pending is not None:
                 state = "decided; call the tool again to see the outcome" if pending.task.done() else "waiting"
                 status.pending_approvals.append(f"{kind}: {state} ({pending.waited_s} s)")
+        journal = JobJournal(self.settings.workspace)  # local files only: no node is asked
+        status.unreported_jobs = unseen_count(journal.records(), parse_seen(journal.read_seen()), now) or None
+        status.slurm = self.slurm_versions()
         return status
 
     def known_user(self, given: str | None = None) -> str | None:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 
@@ -34,6 +34,7 @@ from ..core.policy import (
 from ..core.results import table
 from ..core.slurm import commands as c
 from ..core.slurm import limits as lm
+from ..core.slurm import notify as nt
 from ..core.slurm import outcome as oc
 from ..core.slurm import requests as rq
 from ..core.slurm import script as sc
@@ -64,6 +65,10 @@ class SlurmJobs:
         self._tails: dict[tuple[str, str], str | None] = {}
         self._hosts: dict[str, str] = {}
         self._kept: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = {}  # limits and recent usage
+        # Set by the composition root: the email bound to the account (notify), and warnings about the
+        # script read on the node while it uploads (ops.modules: modules the node group lacks).
+        self.bound_email: Callable[[], Awaitable[str | None]] | None = None
+        self.script_check: Callable[[Route, str], Awaitable[list[str]]] | None = None
 
     # -- running -------------------------------------------------------------------------
 
@@ -98,7 +103,12 @@ class SlurmJobs:
             if not of_other_group(self.platform, route, req.partition_of(row)) and req.keep(row)
         ]
         ours = None if req.command == "sinfo" else self._ours(route.node)
-        return self._result(req.command, r, summary=req.summary(rows, route.group), table=req.table(rows, limit, ours))
+        summary, shown = req.summary(rows, route.group), req.table(rows, limit, ours)
+        result = self._result(req.command, r, summary=summary, table=shown)
+        if req.command == "sinfo":  # asked once per connection; behaviour that differs is in the parsers
+            version = await self.ssh.slurm_version(route.node)
+            result.slurm = str(version) if version else None
+        return result
 
     async def seff(self, route: Route, req: rq.SeffRequest) -> SlurmResult:
         r = await self.run(route.node, req.argv)
@@ -120,13 +130,16 @@ class SlurmJobs:
         )
         limit_s = None if o.time is None else duration_seconds(o.time)
         warnings = time_limit_warnings(self.platform, req.partition, limit_s) + added
+        mail = await self._mail(req)  # before anything is uploaded or journalled: no email, no job
         mark = sc.new_mark(uuid.uuid4().hex)
         upload = self.ssh.put_file(route.node, sc.script_name(mark, datetime.now(UTC)), script, mode=0o700)
-        path, from_limits, earlier = await asyncio.gather(
-            upload, self._limit_warnings(route, req), self._settle_earlier(route)
+        checked = self.script_check(route, script) if self.script_check else asyncio.sleep(0, [])
+        path, from_limits, earlier, from_script = await asyncio.gather(
+            upload, self._limit_warnings(route, req), self._settle_earlier(route), checked
         )
-        warnings += earlier + from_limits
-        argv = req.argv(path, mark)
+        warnings += earlier + from_script + from_limits
+        mails = "" if mail is None else f"; mail on {mail['mail_type']} to {mail['mail_user']}"
+        argv = req.argv(path, mark, mail)
         if not req.test_only:
             self._journal("submitting", route, mark, partition=req.partition, script_path=path)
         try:
@@ -145,14 +158,21 @@ class SlurmJobs:
                 "sbatch",
                 r,
                 submission=sub,
-                summary=f"test only: would start at {est.start_time}{where}; nothing submitted",
+                summary=f"test only: would start at {est.start_time}{where}; nothing submitted{mails}",
             )
         submitted = s.parse_sbatch(r.stdout) if r.ok else None
         if submitted is None:
             self._journal("not_submitted", route, mark)
             raise rq.command_failed("sbatch", route.node, r.exit_status, r.stderr)
         sub = self._submitted(route, req, mark, path, str(submitted.job_id), warnings, reconciled=False)
-        return self._result("sbatch", r, submission=sub, summary=f"submitted job {submitted.job_id} to {req.partition}")
+        summary = f"submitted job {submitted.job_id} to {req.partition}{mails}"
+        return self._result("sbatch", r, submission=sub, summary=summary)
+
+    async def _mail(self, req: rq.SbatchRequest) -> dict[str, str] | None:
+        if req.notify is None:
+            return None
+        email = await self.bound_email() if self.bound_email else None
+        return nt.mail_options(req.notify, email)
 
     async def _limit_warnings(self, route: Route, req: rq.SbatchRequest) -> list[str]:
         """The account's limits and recent usage, read while the script uploads. Best effort: a

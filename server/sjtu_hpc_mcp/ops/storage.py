@@ -1,4 +1,6 @@
-"""manage_storage as steps: which node, what to confine, what to ask, what to run (shell/data.py runs it)."""
+"""manage_storage as steps: which node, what to confine, what to ask, what to run (shell/data.py runs it).
+
+read and stat are in files.py."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from ..core.policy import check_writable, cold_target, confine, data_route, home
 from ..core.results import table
 from ..shell.data import DataNodes
 from ..shell.hpc_api import HpcApi
+from .files import READ_ACTIONS, Files, ReadAsk
 from .quota import person_quota
 
 
@@ -24,9 +27,12 @@ class Storage:
         self.api = api
 
     async def run(
-        self, action: str, path: str | None, limit: int, *, confirm: bool, declined: bool
+        self, action: str, path: str | None, limit: int, *, confirm: bool, declined: bool, read: ReadAsk | None = None
     ) -> StorageResult:
         p = self.platform
+        read = read or ReadAsk(lines=limit)
+        if action not in READ_ACTIONS:
+            read.check_unused(action)
         if action == "free":
             node = data_route(p, *p.cold_pools).node
             home, free = await self.data.probe(node, list(p.storage))
@@ -55,6 +61,8 @@ class Storage:
             )
         if path is None:
             raise HpcError("E_ARG", f"{action} needs a path.", "Give path, e.g. lustre:results or /archive/home/….")
+        if action in READ_ACTIONS:
+            return await Files(p, self.data).run(action, path, read)
         spec = t.parse_location(path)
         if spec.kind == "local":
             raise HpcError("E_ARG", "manage_storage acts on the platform's storage only.", "Give a pool path.")

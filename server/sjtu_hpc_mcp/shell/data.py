@@ -127,6 +127,13 @@ class DataNodes:
             raise _missing(path)
         return st.parse_scan(out, path, t.parse_find(out.rpartition("\0@rc\n")[0]))
 
+    async def output(self, node: str, argv: list[str], what: str, limit_s: float | None = None) -> str:
+        """A read-only argv on any entry node (login or data): its stdout, or E_REMOTE if it exited non-zero."""
+        r = await self.ssh.run(node, argv, idempotent=True, limit_s=limit_s)
+        if not r.ok:
+            raise failed(r, what)
+        return r.stdout
+
     async def realpath(self, node: str, path: str) -> str:
         r = await self.ssh.run(node, ["realpath", "-m", "--", path], idempotent=True)
         if not r.ok or not r.stdout.strip():

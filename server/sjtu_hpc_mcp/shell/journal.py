@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 from ..core.journal import JobRecord, JournalEntry, entry_line, parse_journal, records
+from ..core.since import SEEN_FILE
+from .credentials import write_atomic
 
 JOURNAL = Path("jobs") / "journal.jsonl"
 
@@ -36,3 +38,16 @@ class JobJournal:
 
     def records(self) -> list[JobRecord]:
         return records(self.entries())
+
+    # -- the seen mark (core.since): which ended jobs the person has been told about -----------------
+
+    def read_seen(self) -> str:
+        try:
+            return (self.path.parent / SEEN_FILE).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def write_seen(self, text: str) -> None:
+        """0600 in the journal's 0700 folder, replaced atomically."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(self.path.parent, SEEN_FILE, text, 0o600)

@@ -1,7 +1,7 @@
 """transfer_data and manage_storage: arguments, the person's consent, the result's text.
 
 The steps (which data node, what to check, what to run) are in ops/transfers.py, ops/local_transfers.py,
-ops/storage.py and the core.
+ops/storage.py, ops/files.py (read, stat) and the core.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from .._mcp import (
     lean,
     tool_errors,
 )
-from ..core import consent
+from ..core import consent, files
 from ..core import transfer as t
 from ..core.data_results import StorageResult, TransferResult
 from ..core.errors import HpcError
 from ..core.results import MAX_WAIT_S
+from ..ops.files import ReadAsk
 from ..services import services
 
 # -- the tools --------------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ Location = Annotated[
 ]
 TransferId = Annotated[str, Field(pattern=r"^(data|sydata|local)-[0-9a-f]{12}$")]
 TransferAction = Literal["start", "status", "cancel", "list"]
-StorageAction = Literal["list", "usage", "free", "mkdir", "remove"]
+StorageAction = Literal["list", "read", "stat", "usage", "free", "mkdir", "remove"]
 
 
 async def _consent_for_transfer(
@@ -119,12 +120,20 @@ async def manage_storage(
     action: StorageAction,
     path: Location | None = None,
     limit: Annotated[int, Field(ge=1, le=1000)] = 100,
+    mode: files.ReadMode = "tail",
+    max_bytes: Annotated[int, Field(ge=files.MIN_BYTES, le=files.MAX_BYTES)] = files.DEFAULT_BYTES,
+    offset: Annotated[int | None, Field(ge=0)] = None,  # core.files bounds it (the node's 64-bit arithmetic)
+    pattern: Annotated[str | None, Field(max_length=files.MAX_PATTERN, description="Plain text, no regex.")] = None,
+    ignore_case: bool = False,
     confirm: Annotated[bool, Field(description="remove: true only after the person agreed.")] = False,
     approval: Annotated[Consent, Resolve(_consent_for_storage)] = None,
 ) -> Annotated[CallToolResult, StorageResult]:
-    """List, measure, create or delete in the person's own folders; free space of every pool.
+    """List, measure, create or delete in the person's own folders; free space of every pool; read a text
+    file (head, tail, or match: lines holding pattern; limit lines, ≤64 KiB, go on at next_offset) or stat it.
 
     remove without confirm=true only shows what would go.
     """
-    model = await services(ctx).storage.run(action, path, limit, confirm=confirm, declined=consent_declined(approval))
+    ask = ReadAsk(mode, limit, max_bytes, offset, pattern, ignore_case)
+    declined = consent_declined(approval)
+    model = await services(ctx).storage.run(action, path, limit, confirm=confirm, declined=declined, read=ask)
     return lean(model)

@@ -44,7 +44,7 @@ def register(mcp: MCPServer[Services]) -> None:
         node_group: Annotated[str, Field(description="pi, kp or sy, when no partition is chosen yet.")] = "",
         goal: Annotated[str, Field(description="What the job should do.")] = "",
     ) -> str:
-        """Write, check (test_only), submit and follow a Slurm job, then read its efficiency."""
+        """Write, check (test_only), submit and follow a Slurm job, then read its efficiency and its files."""
         return guide.submit_job_prompt(partition, node_group, goal, platform)
 
     @mcp.prompt(name="archive_results", title="Move results to cold storage")

@@ -22,12 +22,15 @@ from ..core import slurm as s
 from ..core.policy import check_partitions_in_group, job_route
 from ..core.results import MAX_WAIT_S
 from ..core.slurm import requests as rq
+from ..core.slurm.modules import MODULE_NAME
+from ..core.slurm.notify import Notify
 from ..core.slurm.patterns import JOB_ID_OR_TASKS, PARTITION, anchored
 from ..services import services
 from ..shell.watch import OnChange
 
 Partition = Annotated[str, Field(pattern=anchored(PARTITION))]
 JobId = Annotated[str, Field(pattern=anchored(JOB_ID_OR_TASKS))]
+Module = Annotated[str, Field(pattern=anchored(MODULE_NAME))]
 
 
 async def _consent_for_scancel(
@@ -46,7 +49,8 @@ async def run_slurm(
         Field(
             description="sinfo: partitions, load. squeue: queued/running jobs. sacct: finished jobs (24 h). "
             "seff: CPU/memory use. sbatch: submit (test_only: estimate). scancel: cancel (confirm). "
-            "job_output: stdout/stderr tail. wait: until jobs end (≤ wait_s), outcome."
+            "job_output: stdout/stderr tail. wait: until jobs end (≤ wait_s), outcome. modules: software "
+            "installed (Lmod). since: jobs ended since last asked, once."
         ),
     ],
     partition: Annotated[Partition | None, Field(description="Picks the cluster; required for sbatch.")] = None,
@@ -62,6 +66,8 @@ async def run_slurm(
     script: Annotated[str | None, Field(description="sbatch: the job script text.")] = None,
     options: Annotated[s.JobOptions | None, Field(description="sbatch options.")] = None,
     test_only: Annotated[bool, Field(description="sbatch: estimate only, submit nothing.")] = False,
+    notify: Annotated[Notify | None, Field(description="sbatch: mail the bound email when it ends/fails.")] = None,
+    module: Annotated[Module | None, Field(description="modules: e.g. gromacs, cuda/12.1.1: how to load.")] = None,
     stream: s.Stream = "stdout",
     max_bytes: Annotated[int, Field(ge=1, le=65536, description="job_output tail size.")] = 8192,
     wait_s: Annotated[
@@ -89,8 +95,13 @@ async def run_slurm(
         stream=stream,
         max_bytes=max_bytes,
         wait_s=wait_s,
+        module=module,
+        notify=notify,
     )
     req = rq.request_of(command, args)
+    if isinstance(req, rq.SinceRequest):  # every entry node the journal names, unless one is asked for
+        only = job_route(svc.platform, partition, node_group).node if partition or node_group else None
+        return lean(await svc.since.report(only))
     route = job_route(svc.platform, partition, node_group)
     check_partitions_in_group(svc.platform, route, [partition] if partition else [])
     jobs = svc.jobs
@@ -104,6 +115,8 @@ async def run_slurm(
         model = await jobs.cancel(route, req, confirm=confirm, declined=consent_declined(approval))
     elif isinstance(req, rq.JobOutputRequest):
         model = await jobs.output(route, req)
+    elif isinstance(req, rq.ModulesRequest):
+        model = await svc.modules.show(route, req, limit)
     else:
         model = await jobs.wait(route, req, _stepper(CallPerson(ctx)))
     return lean(model)

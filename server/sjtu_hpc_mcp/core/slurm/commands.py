@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from sjtu_hpc_mcp.core.errors import HpcError
+from sjtu_hpc_mcp.core.slurm import notify
 from sjtu_hpc_mcp.core.slurm import validate as v
 from sjtu_hpc_mcp.core.slurm.states import normalize_states
 
@@ -330,6 +331,8 @@ class SbatchOptions(JobOptions):
     partition: str | None = Field(None, description="Partition, e.g. cpu, a100, debug.")
     comment: str | None = Field(None, description="Reconciliation token, e.g. mcp-<uuid>.")
     test_only: bool = Field(False, description="Validate and estimate a start; submit nothing.")
+    mail_type: str | None = Field(None, description="END, FAIL or END,FAIL (notify.mail_options).")
+    mail_user: str | None = Field(None, description="The person's bound email (notify.mail_options).")
 
 
 def sbatch_argv(script_path: str, options: SbatchOptions | None = None) -> list[str]:
@@ -360,6 +363,10 @@ def sbatch_argv(script_path: str, options: SbatchOptions | None = None) -> list[
     add("begin", None if o.begin is None else v.slurm_time(o.begin, "begin", future=True))
     add("chdir", None if o.workdir is None else v.absolute_path(o.workdir, "workdir"))
     add("comment", None if o.comment is None else v.comment(o.comment))
+    if (o.mail_type is None) != (o.mail_user is None):
+        raise HpcError("E_ARG", "mail_type and mail_user go together", "set both with notify.mail_options")
+    add("mail-type", None if o.mail_type is None else notify.check_mail_type(o.mail_type))
+    add("mail-user", None if o.mail_user is None else notify.check_email(o.mail_user))
     if o.test_only:
         argv.append("--test-only")
     argv.append(v.absolute_path(script_path, "script path"))

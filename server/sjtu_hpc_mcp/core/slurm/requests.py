@@ -6,13 +6,14 @@ tool then only routes, runs and shapes. The table layouts of the results live he
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sjtu_hpc_mcp.core.errors import HpcError
 from sjtu_hpc_mcp.core.results import MAX_WAIT_S, Cell, Table, table
 from sjtu_hpc_mcp.core.slurm import commands as c
+from sjtu_hpc_mcp.core.slurm import modules as m
 from sjtu_hpc_mcp.core.slurm import validate as v
 from sjtu_hpc_mcp.core.slurm.parse import (
     AccountedJob,
@@ -35,10 +36,12 @@ TAKES: dict[Command, frozenset[str]] = {
     "squeue": frozenset({"job_ids", "states", "name"}),
     "sacct": frozenset({"job_ids", "states", "start", "end"}),
     "seff": frozenset({"job_ids"}),
-    "sbatch": frozenset({"script", "options", "test_only"}),
+    "sbatch": frozenset({"script", "options", "test_only", "notify"}),
     "scancel": frozenset({"job_ids", "name"}),
     "job_output": frozenset({"job_ids", "stream", "max_bytes"}),
     "wait": frozenset({"job_ids", "wait_s"}),
+    "modules": frozenset({"module"}),
+    "since": frozenset(),
 }
 # Arguments with a default: given only when they differ from it.
 DEFAULTS: dict[str, Any] = {"test_only": False, "stream": "stdout", "max_bytes": 8192, "wait_s": DEFAULT_WAIT_S}
@@ -218,15 +221,16 @@ class SbatchRequest:
     script: str
     options: c.JobOptions
     test_only: bool
+    notify: str | None = None  # end, fail or both: mail to the bound email (core.slurm.notify)
     command: Command = "sbatch"
 
-    def sbatch_options(self, mark: str) -> c.SbatchOptions:
-        return c.SbatchOptions(
-            partition=self.partition, comment=mark, test_only=self.test_only, **self.options.model_dump()
-        )
+    def sbatch_options(self, mark: str, mail: Mapping[str, str] | None = None) -> c.SbatchOptions:
+        """mail: notify.mail_options(notify, the bound email), when notify is given."""
+        fields = {"partition": self.partition, "comment": mark, "test_only": self.test_only}
+        return c.SbatchOptions.model_validate(self.options.model_dump() | fields | dict(mail or {}))
 
-    def argv(self, script_path: str, mark: str) -> list[str]:
-        return c.sbatch_argv(script_path, self.sbatch_options(mark))
+    def argv(self, script_path: str, mark: str, mail: Mapping[str, str] | None = None) -> list[str]:
+        return c.sbatch_argv(script_path, self.sbatch_options(mark, mail))
 
 
 @dataclass(frozen=True)
@@ -271,7 +275,30 @@ class WaitRequest:
     command: Command = "wait"
 
 
-Request = Query[Any] | SeffRequest | SbatchRequest | ScancelRequest | JobOutputRequest | WaitRequest
+MODULES_TABLE: Columns = [("module", lambda e: e.full), ("default", lambda e: e.default)]
+
+
+@dataclass(frozen=True)
+class ModulesRequest:
+    """Without module: what `module avail` lists on the group's login node; with it, `module spider`."""
+
+    module: str | None
+    command: Command = "modules"
+
+    @property
+    def argv(self) -> list[str]:
+        return m.avail_argv() if self.module is None else m.spider_argv(self.module)
+
+
+@dataclass(frozen=True)
+class SinceRequest:
+    command: Command = "since"
+
+
+Request = (
+    Query[Any] | SeffRequest | SbatchRequest | ScancelRequest | JobOutputRequest | WaitRequest | ModulesRequest
+    | SinceRequest
+)  # fmt: skip
 
 
 # -- from the tool's arguments -----------------------------------------------------------------
@@ -293,6 +320,8 @@ class Arguments:
     stream: Stream = "stdout"
     max_bytes: int = 8192
     wait_s: float = DEFAULT_WAIT_S
+    module: str | None = None
+    notify: str | None = None
 
     def given(self) -> list[str]:
         """The command-specific arguments that were given (partition routes every command)."""
@@ -300,7 +329,7 @@ class Arguments:
 
 
 _COMMAND_ARGS = ("job_ids", "states", "name", "start", "end", "script", "options", "test_only", "stream",
-                 "max_bytes", "wait_s")  # fmt: skip
+                 "max_bytes", "wait_s", "module", "notify")  # fmt: skip
 
 
 def _is_given(name: str, value: Any) -> bool:
@@ -352,7 +381,11 @@ def request_of(command: Command, args: Arguments) -> Request:
         if args.partition is None:
             raise HpcError("E_ARG", "sbatch needs a partition.", "Give partition, e.g. cpu (pi) or a100 (sy).")
         req = SbatchRequest(
-            args.partition, _require(args.script, "script", command), args.options or c.JobOptions(), args.test_only
+            args.partition,
+            _require(args.script, "script", command),
+            args.options or c.JobOptions(),
+            args.test_only,
+            args.notify,
         )
         req.argv("/x", "mcp-0000000000000000")  # every option checked before anything touches the node
         return req
@@ -364,6 +397,10 @@ def request_of(command: Command, args: Arguments) -> Request:
         return req_c
     if command == "job_output":
         return JobOutputRequest(_one(args.job_ids, command), args.stream, args.max_bytes)
+    if command == "modules":
+        return ModulesRequest(None if args.module is None else m.module_name(args.module))
+    if command == "since":
+        return SinceRequest()
     ids = v.job_ids(_require(args.job_ids, "job ids", command))
     if not 0 <= args.wait_s <= MAX_WAIT_S:
         raise HpcError("E_ARG", f"wait_s must be between 0 and {MAX_WAIT_S:g}.", "Call wait again to keep waiting.")

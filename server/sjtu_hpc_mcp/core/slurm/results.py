@@ -7,9 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from sjtu_hpc_mcp.core.results import Table
+from sjtu_hpc_mcp.core.slurm.modules import ModuleInfo
 from sjtu_hpc_mcp.core.slurm.seff import SeffReport
 
-Command = Literal["sinfo", "squeue", "sacct", "seff", "sbatch", "scancel", "job_output", "wait"]
+Command = Literal["sinfo", "squeue", "sacct", "seff", "sbatch", "scancel", "job_output", "wait", "modules", "since"]
 Stream = Literal["stdout", "stderr"]
 
 
@@ -38,6 +39,8 @@ class JobOutcome(BaseModel):
     """A job's state and, once it has ended, its outcome in one place."""
 
     job_id: str
+    node: str | None = None  # since: the entry node it ran from
+    partition: str | None = None  # since
     state: str
     finished: bool
     exit_code: int | None = None
@@ -57,9 +60,11 @@ class SlurmResult(BaseModel):
     command: Command
     node: str = Field(description="Entry node the command ran on.")
     host: str = Field(description="The hostname the node reported.")
+    slurm: str | None = Field(None, description="sinfo: the node's Slurm release, e.g. 24.11.5.")
     summary: str
     table: Table | None = None
     efficiency: SeffReport | None = None
+    module: ModuleInfo | None = None
     submission: Submission | None = None
     output: JobOutput | None = None
     cancelled: bool | None = None
