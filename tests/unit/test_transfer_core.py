@@ -440,6 +440,21 @@ def test_copy_units_of_nested_folders_cover_every_file_once() -> None:
         assert sum(u[1] for u in units.values()) == len(files)
 
 
+@pytest.mark.parametrize(("folders", "streams"), [(5, 4), (6, 4), (8, 6), (3, 2)])
+def test_copy_units_cut_folders_until_the_streams_are_even(folders: int, streams: int) -> None:
+    """Whole folders that do not deal evenly (5 over 4 streams: one stream gets 2) are cut into their files."""
+    units = t.copy_units(_tree(folders, 100), streams)
+    loads = [sum(units[u][0] for u in lst) for lst in t.split_streams(units, streams)]
+    assert len(loads) == streams and max(loads) <= t.UNEVEN * sum(loads) / streams
+    assert sum(u[1] for u in units.values()) == folders * 100
+
+
+def test_copy_units_keep_folders_whole_when_nothing_evens_them() -> None:
+    """One file heavier than a stream's share sets the pace: cutting the folders would not help."""
+    entries = [*_tree(3, 10), t.Entry("f", 10**9, "huge")]
+    assert sorted(t.copy_units(entries, 4)) == ["d0", "d1", "d2", "huge"]
+
+
 def test_file_list_is_nul_separated() -> None:
     assert t.file_list(["a", "b c", "new\nline", "ü"]) == b"a\0b c\0new\nline\0\xc3\xbc\0"
     assert t.file_list([]) == b""

@@ -72,6 +72,7 @@ from .script import (
 )
 from .split import (
     FILE_COST,
+    UNEVEN,
     Entry,
     copy_units,
     file_list,
@@ -110,6 +111,7 @@ __all__ = [
     "START_SH",
     "STATE_DIR",
     "STATUS_SH",
+    "UNEVEN",
     "VERIFY_FAILED",
     "Entry",
     "Inspected",

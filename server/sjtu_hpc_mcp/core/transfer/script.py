@@ -215,12 +215,12 @@ def plan(
     started: float,
 ) -> tuple[Meta, list[list[str]]]:
     """What the driver is to run: the files balanced over the streams, and the meta a status reads back."""
-    files = {e.path: e.size for e in entries if e.kind != "d"}
-    total = sum(files.values())
-    n = check_streams(streams) if streams else default_streams(len(files), total)
+    files = sum(1 for e in entries if e.kind != "d")
+    total = sum(e.size for e in entries if e.kind != "d")
+    n = check_streams(streams) if streams else default_streams(files, total)
     units = copy_units(entries, n) if ins.is_dir and n > 1 else {}
     lists = split_streams(units, n) if units else [[]]  # one stream: a plain recursive copy, no list
-    per_stream = [[units[u] for u in lst] for lst in lists] if units else [[(0, len(files), total)]]
+    per_stream = [[units[u] for u in lst] for lst in lists] if units else [[(0, files, total)]]
     return (
         Meta(
             id=tid,
@@ -231,7 +231,7 @@ def plan(
             is_dir=ins.is_dir,
             overwrite=overwrite,
             streams=len(lists),
-            files=len(files),
+            files=files,
             bytes=total,
             stream_files=[sum(u[1] for u in us) for us in per_stream],
             stream_bytes=[sum(u[2] for u in us) for us in per_stream],
